@@ -1,1 +1,152 @@
-fn main() {}
+//! Development tasks for Corral CT, run as `cargo xtask <task>`.
+//!
+//! - `cluster up|down|status|env` — the real local cluster (see `cluster.rs`)
+//! - `test [--keep]` — cluster up, every test, cluster down
+//! - `demo` — cluster up, then the main job against it
+//!
+//! Few dependencies on purpose: std only, tools called as processes.
+
+mod cluster;
+mod util;
+
+#[cfg(test)]
+mod tidy;
+
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use util::{Result, repo_root, step};
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  cluster up       start the local cluster (builds binaries on first use)
+  cluster down     stop the processes `up` started and drop the cluster's data
+  cluster status   show each component and whether the apiserver is ready
+  cluster env      print export lines for KUBECONFIG and PATH
+  test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
+  demo             cluster up, then create, list, stop, start and exec into a CT with corral
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let start = Instant::now();
+    let r = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["cluster", "up"] => cluster::up(start).map(|_| ()),
+        ["cluster", "down"] => cluster::down(start),
+        ["cluster", "status"] => cluster::status(),
+        ["cluster", "env"] => {
+            print!("{}", cluster::env_lines());
+            Ok(())
+        }
+        ["test", rest @ ..] => test(start, rest.contains(&"--keep")),
+        ["demo"] => demo(start),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(repo_root());
+    c
+}
+
+fn test(start: Instant, keep: bool) -> Result {
+    let p = cluster::up(start)?;
+    step(
+        start,
+        "running cargo test --workspace with the local cluster",
+    );
+    let status = cargo()
+        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .env("CORRAL_TEST_KUBECONFIG", p.kubeconfig("admin"))
+        .env("CORRAL_TEST_DEV_KUBECONFIG", p.kubeconfig("dev"))
+        .env("CORRAL_TEST_KUBECTL", p.kubectl())
+        .status()
+        .map_err(|e| format!("running cargo test: {e}"))?;
+    if !keep {
+        cluster::down(start)?;
+    }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tests failed ({status})"))
+    }
+}
+
+fn demo(start: Instant) -> Result {
+    let p = cluster::up(start)?;
+    step(start, "building corral");
+    let st = cargo()
+        .args(["build", "-q", "-p", "corral-cli"])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("building corral failed".into());
+    }
+    let corral = repo_root().join("target/debug/corral");
+    let kc = p.kubeconfig("admin");
+    let run_corral = |args: &[&str]| -> Result {
+        eprintln!("\n$ corral {}", args.join(" "));
+        let st = Command::new(&corral)
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .args(args)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(format!("corral {} failed ({st})", args.join(" ")))
+        }
+    };
+    let _ = Command::new(&corral)
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["ct", "delete", "web1", "--yes"])
+        .output();
+    run_corral(&[
+        "ct",
+        "create",
+        "web1",
+        "--image",
+        "docker.io/library/alpine:latest",
+        "--cpu",
+        "1",
+        "--mem",
+        "256Mi",
+        "--wait",
+    ])?;
+    run_corral(&["ct", "list"])?;
+    run_corral(&[
+        "ct",
+        "exec",
+        "web1",
+        "--",
+        "sh",
+        "-c",
+        "echo hello from $(uname -s)",
+    ])?;
+    run_corral(&["ct", "stop", "web1", "--wait"])?;
+    run_corral(&["ct", "start", "web1", "--wait"])?;
+    run_corral(&["ct", "show", "web1"])?;
+    eprintln!(
+        "\nThe local cluster keeps running. Point corral at it with:\n  eval \"$(cargo xtask cluster env)\"\n  target/debug/corral ct list\nStop it with: cargo xtask cluster down"
+    );
+    Ok(())
+}
