@@ -1,0 +1,428 @@
+//! [`KubeCt`]: corral-core's [`CtPorts`] carried out with kube.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use corral_core::lifecycle::{Facts, PodFacts, VolumePhase};
+use corral_core::ports::{CtPorts, EventInfo, Observed, PortError, ServiceInfo, VolumeInfo};
+use corral_core::record::{self, CT_LABEL, MAIN_CONTAINER, SEED_CONTAINER};
+use corral_core::{CtName, CtRef, CtSpec, Namespace};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::error::{is_not_found, port_error};
+use crate::render;
+
+/// Page size for list calls; lists page through the apiserver.
+const PAGE: u32 = 500;
+
+/// The kube-backed implementation of [`CtPorts`].
+#[derive(Clone)]
+pub struct KubeCt {
+    client: Client,
+}
+
+impl KubeCt {
+    /// Wraps a client.
+    pub fn new(client: Client) -> Self {
+        KubeCt { client }
+    }
+
+    /// The underlying client (the console needs it for exec).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn api<K>(&self, ns: &Namespace) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), ns.as_str())
+    }
+
+    fn api_in<K>(&self, ns: Option<&Namespace>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as Resource>::DynamicType: Default,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(self.client.clone(), ns.as_str()),
+            None => Api::all(self.client.clone()),
+        }
+    }
+}
+
+fn what(kind: &str, id: &CtRef) -> String {
+    format!("{kind} {id}")
+}
+
+async fn get_opt<K>(api: &Api<K>, name: &str, w: String) -> Result<Option<K>, PortError>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.get(name).await {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(port_error(&w, e)),
+    }
+}
+
+/// Lists every object matching `lp`, a page at a time.
+async fn list_all<K>(api: &Api<K>, lp: ListParams, w: &str) -> Result<Vec<K>, PortError>
+where
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut lp = lp.limit(PAGE);
+    loop {
+        let page = api.list(&lp).await.map_err(|e| port_error(w, e))?;
+        let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        out.extend(page.items);
+        match next {
+            Some(c) => lp = lp.continue_token(&c),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn ignore_not_found(r: Result<(), kube::Error>, w: String) -> Result<(), PortError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(port_error(&w, e)),
+    }
+}
+
+/// Facts about a pod for the state machine.
+pub fn pod_facts(pod: &Pod) -> PodFacts {
+    let status = pod.status.clone().unwrap_or_default();
+    let mut f = PodFacts {
+        phase: status.phase.clone().unwrap_or_else(|| "Pending".into()),
+        deleting: pod.metadata.deletion_timestamp.is_some(),
+        ..Default::default()
+    };
+    let init = status.init_container_statuses.unwrap_or_default();
+    f.seeding = init
+        .iter()
+        .any(|c| c.name == SEED_CONTAINER && c.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+    let mains = status.container_statuses.unwrap_or_default();
+    f.ready = mains.iter().any(|c| c.name == MAIN_CONTAINER && c.ready);
+    for c in init.iter().chain(mains.iter()) {
+        let Some(state) = &c.state else { continue };
+        if let Some(w) = &state.waiting {
+            let reason = w.reason.clone().unwrap_or_default();
+            if !matches!(reason.as_str(), "" | "ContainerCreating" | "PodInitializing") {
+                f.problem = Some(format!("{reason}: {}", w.message.clone().unwrap_or_default()));
+                break;
+            }
+        }
+        if let Some(t) = &state.terminated
+            && t.exit_code != 0
+        {
+            let msg = t.message.clone().unwrap_or_default();
+            f.problem = Some(format!(
+                "{}: container {} exited with {}{}",
+                t.reason.clone().unwrap_or_else(|| "Error".into()),
+                c.name,
+                t.exit_code,
+                if msg.is_empty() { String::new() } else { format!(": {}", msg.trim()) }
+            ));
+            break;
+        }
+    }
+    if f.problem.is_none() {
+        for cond in status.conditions.unwrap_or_default() {
+            if cond.type_ == "PodScheduled" && cond.status == "False" {
+                f.problem = Some(format!(
+                    "{}: {}",
+                    cond.reason.unwrap_or_else(|| "Unschedulable".into()),
+                    cond.message.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    f
+}
+
+fn volume_phase(pvc: &PersistentVolumeClaim) -> VolumePhase {
+    match pvc.status.as_ref().and_then(|s| s.phase.as_deref()) {
+        Some("Bound") => VolumePhase::Bound,
+        Some("Lost") => VolumePhase::Lost,
+        _ => VolumePhase::Pending,
+    }
+}
+
+/// Joins a CT's objects into what corral-core observes.
+pub fn observed(pvc: &PersistentVolumeClaim, pod: Option<&Pod>, svc: Option<&Service>) -> Result<Observed, PortError> {
+    let ns = pvc.namespace().unwrap_or_default();
+    let name = pvc.name_any();
+    let bad = |problem: String| PortError::BadRecord {
+        what: format!("persistentvolumeclaim {ns}/{name}"),
+        problem,
+    };
+    let id = CtRef::new(
+        Namespace::new(ns.clone()).map_err(|e| bad(e.to_string()))?,
+        CtName::new(name.clone()).map_err(|e| bad(e.to_string()))?,
+    );
+    let (spec, complete) = record::decode(&id, pvc.annotations()).map_err(|e| bad(e.to_string()))?;
+    let pod_status = pod.and_then(|p| p.status.as_ref());
+    Ok(Observed {
+        facts: Facts {
+            record: true,
+            record_complete: complete,
+            record_deleting: pvc.metadata.deletion_timestamp.is_some(),
+            volume: volume_phase(pvc),
+            pod: pod.map(pod_facts),
+        },
+        created: pvc.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
+        node: pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.node_name.clone()),
+        ip: pod_status.and_then(|s| s.pod_ip.clone()),
+        pod: pod.map(ResourceExt::name_any),
+        service: svc.map(|s| ServiceInfo {
+            name: s.name_any(),
+            cluster_ip: s.spec.as_ref().and_then(|s| s.cluster_ip.clone()),
+        }),
+        volume: VolumeInfo {
+            name: name.clone(),
+            storage_class: pvc.spec.as_ref().and_then(|s| s.storage_class_name.clone()),
+            capacity: pvc
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|c| c.get("storage"))
+                .map(|q| q.0.clone()),
+        },
+        spec,
+    })
+}
+
+fn is_ours<K: ResourceExt>(o: &K, name: &CtName) -> bool {
+    o.labels().get(CT_LABEL).map(String::as_str) == Some(name.as_str())
+        && o.labels().get(record::MANAGED_BY.0).map(String::as_str) == Some(record::MANAGED_BY.1)
+}
+
+#[async_trait]
+impl CtPorts for KubeCt {
+    async fn get(&self, id: &CtRef) -> Result<Option<Observed>, PortError> {
+        let name = id.name.as_str();
+        let Some(pvc) = get_opt(&self.api::<PersistentVolumeClaim>(&id.namespace), name, what("persistentvolumeclaim", id)).await? else {
+            return Ok(None);
+        };
+        if !is_ours(&pvc, &id.name) {
+            return Ok(None);
+        }
+        let (pod_api, svc_api) = (self.api::<Pod>(&id.namespace), self.api::<Service>(&id.namespace));
+        let svc_name = record::service_name(&id.name);
+        let (pod, svc) = futures::try_join!(
+            get_opt(&pod_api, name, what("pod", id)),
+            get_opt(&svc_api, &svc_name, what("service", id)),
+        )?;
+        let pod = pod.filter(|p| is_ours(p, &id.name));
+        let svc = svc.filter(|s| is_ours(s, &id.name));
+        observed(&pvc, pod.as_ref(), svc.as_ref()).map(Some)
+    }
+
+    async fn list(&self, namespace: Option<Namespace>) -> Result<Vec<Observed>, PortError> {
+        let lp = ListParams::default().labels(&record::selector());
+        let ns = namespace.as_ref();
+        let (pvc_api, pod_api, svc_api) = (
+            self.api_in::<PersistentVolumeClaim>(ns),
+            self.api_in::<Pod>(ns),
+            self.api_in::<Service>(ns),
+        );
+        let (pvcs, pods, svcs) = futures::try_join!(
+            list_all(&pvc_api, lp.clone(), "persistentvolumeclaims"),
+            list_all(&pod_api, lp.clone(), "pods"),
+            list_all(&svc_api, lp.clone(), "services"),
+        )?;
+        let key = |o: &dyn KeyOf| (o.ns(), o.ct());
+        let pods: BTreeMap<_, _> = pods.iter().map(|p| (key(p), p)).collect();
+        let svcs: BTreeMap<_, _> = svcs.iter().map(|s| (key(s), s)).collect();
+        let mut out = Vec::with_capacity(pvcs.len());
+        for pvc in &pvcs {
+            let k = key(pvc);
+            // A record that does not read back is skipped in lists (and shown by `show`).
+            if let Ok(o) = observed(pvc, pods.get(&k).copied(), svcs.get(&k).copied()) {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError> {
+        let api = self.api::<Event>(&id.namespace);
+        let mut names = vec![id.name.to_string()];
+        let svc = record::service_name(&id.name);
+        if svc != id.name.as_str() {
+            names.push(svc);
+        }
+        let mut out = Vec::new();
+        for n in names {
+            let lp = ListParams::default().fields(&format!("involvedObject.name={n}"));
+            for e in list_all(&api, lp, "events").await? {
+                let kind = e.involved_object.kind.clone().unwrap_or_default();
+                if !matches!(kind.as_str(), "Pod" | "PersistentVolumeClaim" | "Service") {
+                    continue;
+                }
+                let when = e
+                    .last_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string())
+                    .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()));
+                out.push(EventInfo {
+                    kind: e.type_.clone().unwrap_or_default(),
+                    reason: e.reason.clone().unwrap_or_default(),
+                    object: format!("{}/{}", kind.to_lowercase(), n),
+                    message: e.message.clone().unwrap_or_default(),
+                    last_seen: when,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.last_seen.cmp(&b.last_seen));
+        let keep = out.len().saturating_sub(10);
+        Ok(out.split_off(keep))
+    }
+
+    async fn check_admission(&self, spec: &CtSpec) -> Result<(), PortError> {
+        let pp = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        self.api::<Pod>(&spec.id.namespace)
+            .create(&pp, &render::pod(spec))
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&what("pod", &spec.id), e))
+    }
+
+    async fn create_record(&self, spec: &CtSpec) -> Result<(), PortError> {
+        self.api::<PersistentVolumeClaim>(&spec.id.namespace)
+            .create(&PostParams::default(), &render::claim(spec))
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&what("persistentvolumeclaim", &spec.id), e))
+    }
+
+    async fn ensure_service(&self, spec: &CtSpec) -> Result<(), PortError> {
+        let api = self.api::<Service>(&spec.id.namespace);
+        let w = what("service", &spec.id);
+        match api.create(&PostParams::default(), &render::service(spec)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
+                match get_opt(&api, &record::service_name(&spec.id.name), w.clone()).await? {
+                    Some(existing) if is_ours(&existing, &spec.id.name) => Ok(()),
+                    _ => Err(PortError::AlreadyExists {
+                        what: format!("{w} (not made by corral for this CT)"),
+                    }),
+                }
+            }
+            Err(e) => Err(port_error(&w, e)),
+        }
+    }
+
+    async fn ensure_pod(&self, spec: &CtSpec) -> Result<(), PortError> {
+        let api = self.api::<Pod>(&spec.id.namespace);
+        let w = what("pod", &spec.id);
+        match api.create(&PostParams::default(), &render::pod(spec)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
+                match get_opt(&api, spec.id.name.as_str(), w.clone()).await? {
+                    Some(existing) if is_ours(&existing, &spec.id.name) => Ok(()),
+                    _ => Err(PortError::AlreadyExists {
+                        what: format!("{w} (not made by corral for this CT)"),
+                    }),
+                }
+            }
+            Err(e) => Err(port_error(&w, e)),
+        }
+    }
+
+    async fn mark_complete(&self, id: &CtRef) -> Result<(), PortError> {
+        let patch = serde_json::json!({"metadata": {"annotations": {record::CREATE_ANNOTATION: "complete"}}});
+        self.api::<PersistentVolumeClaim>(&id.namespace)
+            .patch(id.name.as_str(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| port_error(&what("persistentvolumeclaim", id), e))
+    }
+
+    async fn delete_pod(&self, id: &CtRef) -> Result<(), PortError> {
+        let api = self.api::<Pod>(&id.namespace);
+        match get_opt(&api, id.name.as_str(), what("pod", id)).await? {
+            Some(p) if is_ours(&p, &id.name) => {}
+            _ => return Ok(()),
+        }
+        let r = api.delete(id.name.as_str(), &DeleteParams::default()).await.map(|_| ());
+        ignore_not_found(r, what("pod", id))
+    }
+
+    async fn delete_service(&self, id: &CtRef) -> Result<(), PortError> {
+        let api = self.api::<Service>(&id.namespace);
+        let name = record::service_name(&id.name);
+        match get_opt(&api, &name, what("service", id)).await? {
+            Some(s) if is_ours(&s, &id.name) => {}
+            _ => return Ok(()),
+        }
+        let r = api.delete(&name, &DeleteParams::default()).await.map(|_| ());
+        ignore_not_found(r, what("service", id))
+    }
+
+    async fn delete_record(&self, id: &CtRef) -> Result<(), PortError> {
+        let api = self.api::<PersistentVolumeClaim>(&id.namespace);
+        match get_opt(&api, id.name.as_str(), what("persistentvolumeclaim", id)).await? {
+            Some(p) if is_ours(&p, &id.name) => {}
+            _ => return Ok(()),
+        }
+        let r = api.delete(id.name.as_str(), &DeleteParams::default()).await.map(|_| ());
+        ignore_not_found(r, what("persistentvolumeclaim", id))
+    }
+
+    async fn wait_for_change(&self, id: &CtRef, timeout: Duration) -> Result<(), PortError> {
+        // Watch the CT's pod and claim from the current resource version; the
+        // first event (or the timeout) ends the wait. No polling loop.
+        let secs = u32::try_from(timeout.as_secs().clamp(1, 290)).unwrap_or(5);
+        let sel = format!("{CT_LABEL}={}", id.name);
+        let pods = self.api::<Pod>(&id.namespace);
+        let pvcs = self.api::<PersistentVolumeClaim>(&id.namespace);
+        let lp = ListParams::default().labels(&sel).limit(1);
+        let (pod_list, pvc_list) = futures::try_join!(
+            async { pods.list_metadata(&lp).await.map_err(|e| port_error("pods", e)) },
+            async { pvcs.list_metadata(&lp).await.map_err(|e| port_error("persistentvolumeclaims", e)) },
+        )?;
+        let wp = WatchParams::default().labels(&sel).timeout(secs);
+        let pod_rv = pod_list.metadata.resource_version.unwrap_or_default();
+        let pvc_rv = pvc_list.metadata.resource_version.unwrap_or_default();
+        let (pw, vw) = futures::try_join!(
+            async { pods.watch_metadata(&wp, &pod_rv).await.map_err(|e| port_error("pods", e)) },
+            async { pvcs.watch_metadata(&wp, &pvc_rv).await.map_err(|e| port_error("persistentvolumeclaims", e)) },
+        )?;
+        let mut merged = futures::stream::select(pw.map_ok(|_| ()).boxed(), vw.map_ok(|_| ()).boxed());
+        let deadline = tokio::time::sleep(timeout + Duration::from_secs(1));
+        tokio::pin!(deadline);
+        tokio::select! {
+            ev = merged.try_next() => { ev.map_err(|e| port_error("watch", e))?; }
+            _ = &mut deadline => {}
+        }
+        Ok(())
+    }
+}
+
+/// Namespace and CT label of an object, for joining lists.
+trait KeyOf {
+    fn ns(&self) -> String;
+    fn ct(&self) -> String;
+}
+
+impl<K: ResourceExt> KeyOf for K {
+    fn ns(&self) -> String {
+        self.namespace().unwrap_or_default()
+    }
+    fn ct(&self) -> String {
+        self.labels().get(CT_LABEL).cloned().unwrap_or_default()
+    }
+}
