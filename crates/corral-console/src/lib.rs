@@ -1,1 +1,238 @@
-//! corral-console
+//! # corral-console
+//!
+//! Bridges an exec session in a CT's main container to byte streams: the
+//! CLI's terminal (`corral ct console`, `corral ct exec`) and, later, the
+//! API's websocket at `/api/tty/{ns}/{name}`. Uses kube's websocket exec
+//! (v5 channel protocol, so closing stdin reaches the remote process).
+//!
+//! Architecture invariant: no terminal handling here (raw mode, signals);
+//! that belongs to the frontend. This crate moves bytes, resizes and the
+//! exit status.
+
+use std::pin::Pin;
+
+use corral_core::service::ExecTarget;
+use futures::SinkExt;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{AttachParams, TerminalSize};
+use kube::{Api, Client};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// A terminal size: columns, rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+/// The local ends of a session.
+pub struct SessionIo {
+    /// Bytes for the remote stdin; `None` runs without stdin.
+    pub stdin: Option<Pin<Box<dyn AsyncRead + Send>>>,
+    /// Where remote stdout goes (with a TTY, stderr too).
+    pub stdout: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Where remote stderr goes when there is no TTY.
+    pub stderr: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Terminal sizes; the first is sent before any input.
+    pub resize: Option<mpsc::Receiver<Size>>,
+}
+
+/// Why a session failed (the remote command's own failure is an exit code, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The exec request was refused or could not connect.
+    #[error("opening a session in pod {pod}: {source}")]
+    Open {
+        /// Pod name.
+        pod: String,
+        /// Cause, sorted into a kind.
+        #[source]
+        source: corral_core::ports::PortError,
+    },
+    /// The session ended without an exit status and with a failure from the cluster.
+    #[error("the session in pod {pod} failed: {message}")]
+    Remote {
+        /// Pod name.
+        pod: String,
+        /// The cluster's message.
+        message: String,
+    },
+    /// Copying bytes to or from the local side failed.
+    #[error("copying session output: {0}")]
+    Copy(#[source] std::io::Error),
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The remote command exited with this code.
+    Exit(i32),
+    /// The cluster reported a failure without an exit code (some runtimes
+    /// and simulated nodes report a non-zero exit this way).
+    Failure(String),
+}
+
+/// Reads the exit status from the status frame kube hands back.
+pub fn ended(status: Option<&Status>) -> Ended {
+    let Some(s) = status else {
+        return Ended::Failure("the session closed without an exit status".into());
+    };
+    if s.status.as_deref() == Some("Success") {
+        return Ended::Exit(0);
+    }
+    if s.reason.as_deref() == Some("NonZeroExitCode")
+        && let Some(code) = s
+            .details
+            .as_ref()
+            .and_then(|d| d.causes.as_ref())
+            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message.as_deref())
+            .and_then(|m| m.parse::<i32>().ok())
+    {
+        return Ended::Exit(code);
+    }
+    Ended::Failure(
+        s.message
+            .clone()
+            .unwrap_or_else(|| "the session failed".into()),
+    )
+}
+
+/// Runs `argv` in the target container, bridging `io`, and returns how it ended.
+pub async fn run(
+    client: &Client,
+    target: &ExecTarget,
+    argv: Vec<String>,
+    tty: bool,
+    mut io: SessionIo,
+) -> Result<Ended, ConsoleError> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), target.id.namespace.as_str());
+    let ap = AttachParams::default()
+        .container(target.container.clone())
+        .stdin(io.stdin.is_some())
+        .stdout(true)
+        .stderr(!tty)
+        .tty(tty);
+    let mut proc = pods
+        .exec(&target.pod, argv, &ap)
+        .await
+        .map_err(|e| ConsoleError::Open {
+            pod: target.pod.clone(),
+            source: corral_k8s::error::port_error(&format!("pod {}", target.id), e),
+        })?;
+    let status = proc.take_status();
+
+    // Resizes: the first size goes out before stdin starts flowing.
+    let mut resize_task = None;
+    if let (Some(mut rx), Some(mut tx)) = (io.resize.take(), proc.terminal_size()) {
+        if let Some(first) = rx.recv().await {
+            let _ = tx
+                .send(TerminalSize {
+                    width: first.cols,
+                    height: first.rows,
+                })
+                .await;
+        }
+        resize_task = Some(tokio::spawn(async move {
+            while let Some(s) = rx.recv().await {
+                if tx
+                    .send(TerminalSize {
+                        width: s.cols,
+                        height: s.rows,
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }));
+    }
+    let stdin_task = match (io.stdin.take(), proc.stdin()) {
+        (Some(mut local), Some(mut remote)) => Some(tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut local, &mut remote).await;
+            let _ = remote.shutdown().await;
+        })),
+        _ => None,
+    };
+    let mut out = io.stdout;
+    let mut err = io.stderr;
+    let (remote_out, remote_err) = (proc.stdout(), proc.stderr());
+    let out_copy = async {
+        if let Some(mut r) = remote_out {
+            tokio::io::copy(&mut r, &mut out).await?;
+        }
+        out.flush().await
+    };
+    let err_copy = async {
+        if let Some(mut r) = remote_err {
+            tokio::io::copy(&mut r, &mut err).await?;
+        }
+        err.flush().await
+    };
+    let (o, e) = tokio::join!(out_copy, err_copy);
+    let st = match status {
+        Some(s) => s.await,
+        None => None,
+    };
+    if let Some(t) = stdin_task {
+        t.abort();
+    }
+    if let Some(t) = resize_task {
+        t.abort();
+    }
+    o.map_err(ConsoleError::Copy)?;
+    e.map_err(ConsoleError::Copy)?;
+    let _ = proc.join().await;
+    Ok(ended(st.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{StatusCause, StatusDetails};
+
+    #[test]
+    fn exit_codes_are_read_from_status() {
+        let ok = Status {
+            status: Some("Success".into()),
+            ..Default::default()
+        };
+        let nonzero = Status {
+            status: Some("Failure".into()),
+            reason: Some("NonZeroExitCode".into()),
+            message: Some("command terminated with non-zero exit code".into()),
+            details: Some(StatusDetails {
+                causes: Some(vec![StatusCause {
+                    reason: Some("ExitCode".into()),
+                    message: Some("42".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let internal = Status {
+            status: Some("Failure".into()),
+            reason: Some("InternalError".into()),
+            message: Some("exit status 3".into()),
+            ..Default::default()
+        };
+        let cases = [
+            (Some(&ok), Ended::Exit(0)),
+            (Some(&nonzero), Ended::Exit(42)),
+            (Some(&internal), Ended::Failure("exit status 3".into())),
+            (
+                None,
+                Ended::Failure("the session closed without an exit status".into()),
+            ),
+        ];
+        for (s, want) in cases {
+            assert_eq!(ended(s), want);
+        }
+    }
+}

@@ -288,7 +288,8 @@ fn admission_hint(mode: StorageMode, e: &PortError) -> &'static str {
     }
 }
 
-fn port_kind(e: &PortError) -> ErrorKind {
+/// The kind of a port error, for frontends that call ports directly (the console).
+pub fn port_kind(e: &PortError) -> ErrorKind {
     match e {
         PortError::NotFound { .. } | PortError::NamespaceMissing { .. } => ErrorKind::NotFound,
         PortError::AlreadyExists { .. } => ErrorKind::Conflict,

@@ -107,17 +107,23 @@ pub fn pod_facts(pod: &Pod) -> PodFacts {
         ..Default::default()
     };
     let init = status.init_container_statuses.unwrap_or_default();
-    f.seeding = init
-        .iter()
-        .any(|c| c.name == SEED_CONTAINER && c.state.as_ref().and_then(|s| s.running.as_ref()).is_some());
+    f.seeding = init.iter().any(|c| {
+        c.name == SEED_CONTAINER && c.state.as_ref().and_then(|s| s.running.as_ref()).is_some()
+    });
     let mains = status.container_statuses.unwrap_or_default();
     f.ready = mains.iter().any(|c| c.name == MAIN_CONTAINER && c.ready);
     for c in init.iter().chain(mains.iter()) {
         let Some(state) = &c.state else { continue };
         if let Some(w) = &state.waiting {
             let reason = w.reason.clone().unwrap_or_default();
-            if !matches!(reason.as_str(), "" | "ContainerCreating" | "PodInitializing") {
-                f.problem = Some(format!("{reason}: {}", w.message.clone().unwrap_or_default()));
+            if !matches!(
+                reason.as_str(),
+                "" | "ContainerCreating" | "PodInitializing"
+            ) {
+                f.problem = Some(format!(
+                    "{reason}: {}",
+                    w.message.clone().unwrap_or_default()
+                ));
                 break;
             }
         }
@@ -130,7 +136,11 @@ pub fn pod_facts(pod: &Pod) -> PodFacts {
                 t.reason.clone().unwrap_or_else(|| "Error".into()),
                 c.name,
                 t.exit_code,
-                if msg.is_empty() { String::new() } else { format!(": {}", msg.trim()) }
+                if msg.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", msg.trim())
+                }
             ));
             break;
         }
@@ -158,7 +168,11 @@ fn volume_phase(pvc: &PersistentVolumeClaim) -> VolumePhase {
 }
 
 /// Joins a CT's objects into what corral-core observes.
-pub fn observed(pvc: &PersistentVolumeClaim, pod: Option<&Pod>, svc: Option<&Service>) -> Result<Observed, PortError> {
+pub fn observed(
+    pvc: &PersistentVolumeClaim,
+    pod: Option<&Pod>,
+    svc: Option<&Service>,
+) -> Result<Observed, PortError> {
     let ns = pvc.namespace().unwrap_or_default();
     let name = pvc.name_any();
     let bad = |problem: String| PortError::BadRecord {
@@ -169,7 +183,8 @@ pub fn observed(pvc: &PersistentVolumeClaim, pod: Option<&Pod>, svc: Option<&Ser
         Namespace::new(ns.clone()).map_err(|e| bad(e.to_string()))?,
         CtName::new(name.clone()).map_err(|e| bad(e.to_string()))?,
     );
-    let (spec, complete) = record::decode(&id, pvc.annotations()).map_err(|e| bad(e.to_string()))?;
+    let (spec, complete) =
+        record::decode(&id, pvc.annotations()).map_err(|e| bad(e.to_string()))?;
     let pod_status = pod.and_then(|p| p.status.as_ref());
     Ok(Observed {
         facts: Facts {
@@ -179,8 +194,14 @@ pub fn observed(pvc: &PersistentVolumeClaim, pod: Option<&Pod>, svc: Option<&Ser
             volume: volume_phase(pvc),
             pod: pod.map(pod_facts),
         },
-        created: pvc.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()),
-        node: pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.node_name.clone()),
+        created: pvc
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string()),
+        node: pod
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.node_name.clone()),
         ip: pod_status.and_then(|s| s.pod_ip.clone()),
         pod: pod.map(ResourceExt::name_any),
         service: svc.map(|s| ServiceInfo {
@@ -210,13 +231,22 @@ fn is_ours<K: ResourceExt>(o: &K, name: &CtName) -> bool {
 impl CtPorts for KubeCt {
     async fn get(&self, id: &CtRef) -> Result<Option<Observed>, PortError> {
         let name = id.name.as_str();
-        let Some(pvc) = get_opt(&self.api::<PersistentVolumeClaim>(&id.namespace), name, what("persistentvolumeclaim", id)).await? else {
+        let Some(pvc) = get_opt(
+            &self.api::<PersistentVolumeClaim>(&id.namespace),
+            name,
+            what("persistentvolumeclaim", id),
+        )
+        .await?
+        else {
             return Ok(None);
         };
         if !is_ours(&pvc, &id.name) {
             return Ok(None);
         }
-        let (pod_api, svc_api) = (self.api::<Pod>(&id.namespace), self.api::<Service>(&id.namespace));
+        let (pod_api, svc_api) = (
+            self.api::<Pod>(&id.namespace),
+            self.api::<Service>(&id.namespace),
+        );
         let svc_name = record::service_name(&id.name);
         let (pod, svc) = futures::try_join!(
             get_opt(&pod_api, name, what("pod", id)),
@@ -311,7 +341,10 @@ impl CtPorts for KubeCt {
     async fn ensure_service(&self, spec: &CtSpec) -> Result<(), PortError> {
         let api = self.api::<Service>(&spec.id.namespace);
         let w = what("service", &spec.id);
-        match api.create(&PostParams::default(), &render::service(spec)).await {
+        match api
+            .create(&PostParams::default(), &render::service(spec))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
                 match get_opt(&api, &record::service_name(&spec.id.name), w.clone()).await? {
@@ -345,7 +378,11 @@ impl CtPorts for KubeCt {
     async fn mark_complete(&self, id: &CtRef) -> Result<(), PortError> {
         let patch = serde_json::json!({"metadata": {"annotations": {record::CREATE_ANNOTATION: "complete"}}});
         self.api::<PersistentVolumeClaim>(&id.namespace)
-            .patch(id.name.as_str(), &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(
+                id.name.as_str(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
             .await
             .map(|_| ())
             .map_err(|e| port_error(&what("persistentvolumeclaim", id), e))
@@ -357,7 +394,10 @@ impl CtPorts for KubeCt {
             Some(p) if is_ours(&p, &id.name) => {}
             _ => return Ok(()),
         }
-        let r = api.delete(id.name.as_str(), &DeleteParams::default()).await.map(|_| ());
+        let r = api
+            .delete(id.name.as_str(), &DeleteParams::default())
+            .await
+            .map(|_| ());
         ignore_not_found(r, what("pod", id))
     }
 
@@ -368,7 +408,10 @@ impl CtPorts for KubeCt {
             Some(s) if is_ours(&s, &id.name) => {}
             _ => return Ok(()),
         }
-        let r = api.delete(&name, &DeleteParams::default()).await.map(|_| ());
+        let r = api
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map(|_| ());
         ignore_not_found(r, what("service", id))
     }
 
@@ -378,7 +421,10 @@ impl CtPorts for KubeCt {
             Some(p) if is_ours(&p, &id.name) => {}
             _ => return Ok(()),
         }
-        let r = api.delete(id.name.as_str(), &DeleteParams::default()).await.map(|_| ());
+        let r = api
+            .delete(id.name.as_str(), &DeleteParams::default())
+            .await
+            .map(|_| ());
         ignore_not_found(r, what("persistentvolumeclaim", id))
     }
 
@@ -391,17 +437,34 @@ impl CtPorts for KubeCt {
         let pvcs = self.api::<PersistentVolumeClaim>(&id.namespace);
         let lp = ListParams::default().labels(&sel).limit(1);
         let (pod_list, pvc_list) = futures::try_join!(
-            async { pods.list_metadata(&lp).await.map_err(|e| port_error("pods", e)) },
-            async { pvcs.list_metadata(&lp).await.map_err(|e| port_error("persistentvolumeclaims", e)) },
+            async {
+                pods.list_metadata(&lp)
+                    .await
+                    .map_err(|e| port_error("pods", e))
+            },
+            async {
+                pvcs.list_metadata(&lp)
+                    .await
+                    .map_err(|e| port_error("persistentvolumeclaims", e))
+            },
         )?;
         let wp = WatchParams::default().labels(&sel).timeout(secs);
         let pod_rv = pod_list.metadata.resource_version.unwrap_or_default();
         let pvc_rv = pvc_list.metadata.resource_version.unwrap_or_default();
         let (pw, vw) = futures::try_join!(
-            async { pods.watch_metadata(&wp, &pod_rv).await.map_err(|e| port_error("pods", e)) },
-            async { pvcs.watch_metadata(&wp, &pvc_rv).await.map_err(|e| port_error("persistentvolumeclaims", e)) },
+            async {
+                pods.watch_metadata(&wp, &pod_rv)
+                    .await
+                    .map_err(|e| port_error("pods", e))
+            },
+            async {
+                pvcs.watch_metadata(&wp, &pvc_rv)
+                    .await
+                    .map_err(|e| port_error("persistentvolumeclaims", e))
+            },
         )?;
-        let mut merged = futures::stream::select(pw.map_ok(|_| ()).boxed(), vw.map_ok(|_| ()).boxed());
+        let mut merged =
+            futures::stream::select(pw.map_ok(|_| ()).boxed(), vw.map_ok(|_| ()).boxed());
         let deadline = tokio::time::sleep(timeout + Duration::from_secs(1));
         tokio::pin!(deadline);
         tokio::select! {

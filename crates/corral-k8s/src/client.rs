@@ -61,12 +61,20 @@ pub async fn connect(target: &ClusterTarget) -> Result<(Client, String), ClientE
             })?;
             Config::from_custom_kubeconfig(kc, &opts)
                 .await
-                .map_err(|e| ClientError::LoadConfig { source: Box::new(e) })?
+                .map_err(|e| ClientError::LoadConfig {
+                    source: Box::new(e),
+                })?
         }
-        None if target.context.is_some() => Config::from_kubeconfig(&opts)
-            .await
-            .map_err(|e| ClientError::LoadConfig { source: Box::new(e) })?,
-        None => Config::infer().await.map_err(|e| ClientError::LoadConfig { source: Box::new(e) })?,
+        None if target.context.is_some() => {
+            Config::from_kubeconfig(&opts)
+                .await
+                .map_err(|e| ClientError::LoadConfig {
+                    source: Box::new(e),
+                })?
+        }
+        None => Config::infer().await.map_err(|e| ClientError::LoadConfig {
+            source: Box::new(e),
+        })?,
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(Duration::from_secs(300));

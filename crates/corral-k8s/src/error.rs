@@ -9,30 +9,38 @@ pub fn port_error(what: &str, e: kube::Error) -> PortError {
             let msg = s.message.clone();
             match s.code {
                 404 if msg.starts_with("namespaces ") => PortError::NamespaceMissing {
-                    namespace: msg
-                        .split('"')
-                        .nth(1)
-                        .unwrap_or_default()
-                        .to_string(),
+                    namespace: msg.split('"').nth(1).unwrap_or_default().to_string(),
                 },
-                404 => PortError::NotFound { what: what.to_string() },
-                409 if s.reason == "AlreadyExists" => PortError::AlreadyExists { what: what.to_string() },
+                404 => PortError::NotFound {
+                    what: what.to_string(),
+                },
+                409 if s.reason == "AlreadyExists" => PortError::AlreadyExists {
+                    what: what.to_string(),
+                },
                 403 if msg.contains("PodSecurity") || msg.contains("exceeded quota") => {
                     PortError::Rejected { message: msg }
                 }
-                403 if msg.contains("because it is being terminated") => PortError::Rejected { message: msg },
+                403 if msg.contains("because it is being terminated") => {
+                    PortError::Rejected { message: msg }
+                }
                 403 => PortError::Forbidden { message: msg },
                 401 => PortError::Forbidden {
                     message: format!("not authenticated: {msg}"),
                 },
                 400 | 422 => PortError::Rejected { message: msg },
-                _ => PortError::Api { source: Box::new(kube::Error::Api(s)) },
+                _ => PortError::Api {
+                    source: Box::new(kube::Error::Api(s)),
+                },
             }
         }
         e @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)) => {
-            PortError::Unreachable { source: Box::new(e) }
+            PortError::Unreachable {
+                source: Box::new(e),
+            }
         }
-        e => PortError::Api { source: Box::new(e) },
+        e => PortError::Api {
+            source: Box::new(e),
+        },
     }
 }
 

@@ -14,4 +14,4 @@ pub mod error;
 pub mod render;
 
 pub use adapter::KubeCt;
-pub use client::{connect, ClientError, ClusterTarget};
+pub use client::{ClientError, ClusterTarget, connect};

@@ -5,14 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use corral_core::entrypoint::{self, IDLE, PRIVILEGED_MAIN, ROOTFS_MOUNT, SEED, STOP_GRACE_SECONDS};
+use corral_core::entrypoint::{
+    self, IDLE, PRIVILEGED_MAIN, ROOTFS_MOUNT, SEED, STOP_GRACE_SECONDS,
+};
 use corral_core::record::{self, MAIN_CONTAINER, SEED_CONTAINER};
 use corral_core::{CtSpec, StorageMode};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, ResourceRequirements, SeccompProfile,
-    SecurityContext, Service, ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
-    AppArmorProfile,
+    AppArmorProfile, Capabilities, Container, EnvVar, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -41,7 +43,10 @@ pub fn claim(spec: &CtSpec) -> PersistentVolumeClaim {
         spec: Some(PersistentVolumeClaimSpec {
             access_modes: Some(vec!["ReadWriteOnce".into()]),
             resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([("storage".into(), Quantity(spec.disk.to_string()))])),
+                requests: Some(BTreeMap::from([(
+                    "storage".into(),
+                    Quantity(spec.disk.to_string()),
+                )])),
                 ..Default::default()
             }),
             ..Default::default()
@@ -128,7 +133,10 @@ pub fn pod(spec: &CtSpec) -> Pod {
             None,
             Container {
                 command: Some(sh(IDLE)),
-                env: Some(vec![env("HOME", "/data"), env("CORRAL_CT", spec.id.name.as_str())]),
+                env: Some(vec![
+                    env("HOME", "/data"),
+                    env("CORRAL_CT", spec.id.name.as_str()),
+                ]),
                 working_dir: Some("/data".into()),
                 volume_mounts: Some(vec![mount("/data")]),
                 security_context: Some(SecurityContext {
@@ -161,7 +169,10 @@ pub fn pod(spec: &CtSpec) -> Pod {
             };
             let main = Container {
                 command: Some(sh(PRIVILEGED_MAIN)),
-                env: Some(vec![env("HOME", "/root"), env("CORRAL_CT", spec.id.name.as_str())]),
+                env: Some(vec![
+                    env("HOME", "/root"),
+                    env("CORRAL_CT", spec.id.name.as_str()),
+                ]),
                 volume_mounts: Some(vec![mount(ROOTFS_MOUNT)]),
                 security_context: Some(SecurityContext {
                     privileged: Some(false),
@@ -246,9 +257,18 @@ mod tests {
     fn rendered_objects() {
         let cases = [
             ("unprivileged_default", spec("web1", "alpine", false, false)),
-            ("unprivileged_custom", spec("web2", "ghcr.io/acme/tools:1.2", false, true)),
-            ("privileged_default", spec("devbox", "debian:bookworm", true, false)),
-            ("privileged_custom", spec("9box", "quay.io/fedora/fedora:40", true, true)),
+            (
+                "unprivileged_custom",
+                spec("web2", "ghcr.io/acme/tools:1.2", false, true),
+            ),
+            (
+                "privileged_default",
+                spec("devbox", "debian:bookworm", true, false),
+            ),
+            (
+                "privileged_custom",
+                spec("9box", "quay.io/fedora/fedora:40", true, true),
+            ),
         ];
         for (name, s) in cases {
             let all = serde_yaml::to_string(&(claim(&s), service(&s), pod(&s))).unwrap();
@@ -266,6 +286,9 @@ mod tests {
         let c = &ps.containers[0];
         let sc = c.security_context.clone().unwrap();
         assert_eq!(sc.allow_privilege_escalation, Some(false));
-        assert_eq!(sc.capabilities.unwrap().drop.unwrap(), vec!["ALL".to_string()]);
+        assert_eq!(
+            sc.capabilities.unwrap().drop.unwrap(),
+            vec!["ALL".to_string()]
+        );
     }
 }
