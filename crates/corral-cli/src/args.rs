@@ -108,13 +108,13 @@ pub struct CreateArgs {
     #[arg(long)]
     pub image: String,
     /// CPU: cores ("1", "2.5") or millicores ("500m").
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
     pub cpu: String,
     /// Memory, with a unit: "512Mi", "1Gi", "1G".
-    #[arg(long, default_value = "512Mi")]
+    #[arg(long, default_value = "512Mi", allow_hyphen_values = true)]
     pub mem: String,
     /// Size of the CT's volume, with a unit: "5Gi", "20G".
-    #[arg(long, default_value = "5Gi")]
+    #[arg(long, default_value = "5Gi", allow_hyphen_values = true)]
     pub disk: String,
     /// Privileged mode: the volume becomes the root filesystem (seeded from the image on first boot), so everything under / survives stop/start. Needs a full OS image and a namespace that allows CAP_SYS_ADMIN.
     #[arg(long)]

@@ -1,0 +1,138 @@
+//! Access to the local cluster and the `corral` binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The local cluster as `cargo xtask test` describes it in the environment.
+pub struct Cluster {
+    pub admin: PathBuf,
+    pub dev: PathBuf,
+    pub kubectl: PathBuf,
+}
+
+/// The cluster, or `None` (with a note) outside CI. In CI a missing cluster fails the test.
+pub fn cluster() -> Option<Cluster> {
+    match (
+        std::env::var_os("CORRAL_TEST_KUBECONFIG"),
+        std::env::var_os("CORRAL_TEST_DEV_KUBECONFIG"),
+        std::env::var_os("CORRAL_TEST_KUBECTL"),
+    ) {
+        (Some(a), Some(d), Some(k)) => Some(Cluster {
+            admin: a.into(),
+            dev: d.into(),
+            kubectl: k.into(),
+        }),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no local cluster: run the tests with `cargo xtask test`"
+            );
+            eprintln!("note: no local cluster (CORRAL_TEST_KUBECONFIG unset); run `cargo xtask test` for cluster tests");
+            None
+        }
+    }
+}
+
+/// The `corral` binary built next to this test binary.
+pub fn corral_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join("corral");
+    assert!(bin.exists(), "{} not built; run `cargo build -p corral-cli`", bin.display());
+    bin
+}
+
+/// What a command printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Cluster {
+    /// Runs `corral` as the admin user.
+    pub fn corral(&self, args: &[&str]) -> Run {
+        self.corral_as(&self.admin, args)
+    }
+
+    /// Runs `corral` with a given kubeconfig, stdin closed.
+    pub fn corral_as(&self, kubeconfig: &PathBuf, args: &[&str]) -> Run {
+        Command::new(corral_bin())
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// Runs kubectl as admin.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.admin)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
+    /// A fresh namespace for one test, deleted when the guard drops.
+    pub fn namespace(&self, prefix: &str, labels: &[&str]) -> Ns<'_> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("t-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let r = self.kubectl(&["create", "namespace", &name]);
+        assert_eq!(r.code, 0, "{r:?}");
+        if !labels.is_empty() {
+            let mut args = vec!["label", "namespace", name.as_str()];
+            args.extend_from_slice(labels);
+            let r = self.kubectl(&args);
+            assert_eq!(r.code, 0, "{r:?}");
+        }
+        Ns { cluster: self, name }
+    }
+
+    /// Names of the objects of one kind in a namespace.
+    pub fn names(&self, ns: &str, kind: &str) -> Vec<String> {
+        let r = self.kubectl(&["get", kind, "-n", ns, "-o", "name"]);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout.lines().map(str::to_string).collect()
+    }
+
+    /// A kube client as admin.
+    pub async fn client(&self) -> kube::Client {
+        let (c, _) = corral_k8s::connect(&corral_k8s::ClusterTarget {
+            kubeconfig: Some(self.admin.clone()),
+            context: None,
+        })
+        .await
+        .unwrap();
+        c
+    }
+}
+
+/// A test namespace, deleted on drop.
+pub struct Ns<'a> {
+    cluster: &'a Cluster,
+    pub name: String,
+}
+
+impl Drop for Ns<'_> {
+    fn drop(&mut self) {
+        let _ = self.cluster.kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}

@@ -1,0 +1,20 @@
+//! One integration-test binary for the workspace (see CONTRIBUTING.md).
+
+mod common;
+mod cli_errors;
+mod cli_lifecycle;
+mod smoke;
+
+#[test]
+fn every_test_file_is_a_module() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(m) = name.strip_suffix(".rs")
+            && m != "main"
+        {
+            assert!(main.contains(&format!("mod {m};")), "tests/it/{name} is not declared in main.rs");
+        }
+    }
+}
