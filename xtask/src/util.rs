@@ -67,7 +67,7 @@ pub fn run_long(start: Instant, what: &str, cmd: &mut Command) -> Result<String>
         while !flag.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(250));
             n += 1;
-            if n % 80 == 0 {
+            if n.is_multiple_of(80) {
                 eprintln!(
                     "         … still {what_owned} ({}s)",
                     began.elapsed().as_secs()

@@ -19,8 +19,15 @@ pub mod term;
 pub fn reference_markdown() -> String {
     use clap::CommandFactory;
     fn walk(cmd: &mut clap::Command, path: &str, out: &mut String) {
-        let full = if path.is_empty() { cmd.get_name().to_string() } else { format!("{path} {}", cmd.get_name()) };
-        out.push_str(&format!("## `{full}`\n\n```text\n{}\n```\n\n", cmd.render_long_help().to_string().trim_end()));
+        let full = if path.is_empty() {
+            cmd.get_name().to_string()
+        } else {
+            format!("{path} {}", cmd.get_name())
+        };
+        out.push_str(&format!(
+            "## `{full}`\n\n```text\n{}\n```\n\n",
+            cmd.render_long_help().to_string().trim_end()
+        ));
         let mut subs: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
         for s in &mut subs {
             if s.get_name() != "help" {

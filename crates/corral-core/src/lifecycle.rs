@@ -596,8 +596,8 @@ mod tests {
             for (action, seeding) in actions {
                 let (state, _) = observe(&facts);
                 prop_assert!(State::ALL.contains(&state));
-                match step(state, action) {
-                    Ok((decision, predicted)) => {
+                if let Ok((decision, predicted)) = step(state, action) {
+                    {
                         if decision == Decision::Exec { prop_assert_eq!(state, State::Running); }
                         if action != Action::Create { prop_assert!(state != State::Absent); }
                         let had_pod = facts.pod.is_some();
@@ -619,7 +619,6 @@ mod tests {
                             prop_assert_eq!(now, predicted);
                         }
                     }
-                    Err(_) => {}
                 }
             }
         }

@@ -184,7 +184,7 @@ impl Cpu {
 
 impl fmt::Display for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}m", self.0)
@@ -291,13 +291,13 @@ impl fmt::Display for Bytes {
         ];
         for (unit, shift) in BIN {
             let m = 1u64 << shift;
-            if self.0 % m == 0 {
+            if self.0.is_multiple_of(m) {
                 return write!(f, "{}{unit}", self.0 / m);
             }
         }
         for (unit, exp) in DEC {
             let m = 10u64.pow(exp);
-            if self.0 % m == 0 {
+            if self.0.is_multiple_of(m) {
                 return write!(f, "{}{unit}", self.0 / m);
             }
         }

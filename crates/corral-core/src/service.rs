@@ -79,7 +79,7 @@ pub struct ExecTarget {
 
 /// What went wrong while undoing a failed create.
 #[derive(Debug)]
-pub struct Cleanup(pub Option<PortError>);
+pub struct Cleanup(pub Option<Box<PortError>>);
 
 impl fmt::Display for Cleanup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -477,7 +477,7 @@ impl CtService {
             self.ports.delete_record(ct).await
         }
         .await;
-        Cleanup(r.err())
+        Cleanup(r.err().map(Box::new))
     }
 
     /// Starts a stopped (or failed) CT from its record.

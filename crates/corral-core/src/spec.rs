@@ -158,7 +158,7 @@ pub fn privileged_fit(image: &ImageRef) -> Result<PrivilegedFit, SpecError> {
             why: "alpine, busybox and distroless images have no chroot and no GNU cp -a to seed the root filesystem",
         });
     }
-    if KNOWN_OS.iter().any(|k| name == *k) {
+    if KNOWN_OS.contains(&name) {
         Ok(PrivilegedFit::Known)
     } else {
         Ok(PrivilegedFit::Unknown)

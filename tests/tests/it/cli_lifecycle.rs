@@ -5,7 +5,7 @@ use std::sync::Arc;
 use corral_core::ports::CtPorts;
 use corral_core::{CreateCtInput, CreateCtRequest};
 
-use crate::common::{cluster, Cluster};
+use crate::common::{Cluster, cluster};
 
 fn json(r: &crate::common::Run) -> serde_json::Value {
     assert_eq!(r.code, 0, "{r:?}");
@@ -27,7 +27,9 @@ fn unprivileged_ct_lifecycle_in_a_restricted_namespace() {
     let Some(c) = cluster() else { return };
     let ns = c.namespace("life", &["pod-security.kubernetes.io/enforce=restricted"]);
     let n = ns.name.as_str();
-    let created = ok(c.corral(&["-n", n, "ct", "create", "web1", "--image", "alpine", "--mem", "256Mi", "--wait"]));
+    let created = ok(c.corral(&[
+        "-n", n, "ct", "create", "web1", "--image", "alpine", "--mem", "256Mi", "--wait",
+    ]));
     assert!(created.stderr.contains("web1 is running"), "{created:?}");
 
     let list = json(&c.corral(&["-n", n, "ct", "list", "-o", "json"]));
@@ -40,18 +42,38 @@ fn unprivileged_ct_lifecycle_in_a_restricted_namespace() {
     assert!(item["node"].as_str().unwrap().starts_with("kwok-node-"));
 
     let table = ok(c.corral(&["-n", n, "ct", "list"]));
-    assert!(table.stdout.starts_with("NAME   STATUS    MODE "), "{table:?}");
+    assert!(
+        table.stdout.starts_with("NAME   STATUS    MODE "),
+        "{table:?}"
+    );
     let show = ok(c.corral(&["-n", n, "ct", "show", "web1"]));
     for want in ["Service:   web1", "persistentvolumeclaim/web1", "Scheduled"] {
         assert!(show.stdout.contains(want), "{want}: {show:?}");
     }
 
-    let exec = c.corral(&["-n", n, "ct", "exec", "web1", "--", "sh", "-c", "echo out; echo err >&2"]);
-    assert_eq!((exec.code, exec.stdout.as_str(), exec.stderr.as_str()), (0, "out\n", "err\n"));
+    let exec = c.corral(&[
+        "-n",
+        n,
+        "ct",
+        "exec",
+        "web1",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (exec.code, exec.stdout.as_str(), exec.stderr.as_str()),
+        (0, "out\n", "err\n")
+    );
     let big = c.corral(&["-n", n, "ct", "exec", "web1", "--", "seq", "1", "200000"]);
     assert_eq!(big.code, 0);
     let expected: String = (1..=200000).map(|i| format!("{i}\n")).collect();
-    assert!(big.stdout == expected, "large output arrived damaged ({} bytes)", big.stdout.len());
+    assert!(
+        big.stdout == expected,
+        "large output arrived damaged ({} bytes)",
+        big.stdout.len()
+    );
 
     ok(c.corral(&["-n", n, "ct", "stop", "web1", "--wait"]));
     assert_eq!(status(&c, n, "web1"), "Stopped");
@@ -73,15 +95,48 @@ fn privileged_ct_seeds_then_runs_and_survives_stop_start() {
     let Some(c) = cluster() else { return };
     let ns = c.namespace("priv", &[]);
     let n = ns.name.as_str();
-    let created = ok(c.corral(&["-n", n, "ct", "create", "devbox", "--image", "debian:bookworm", "--privileged", "--wait"]));
+    let created = ok(c.corral(&[
+        "-n",
+        n,
+        "ct",
+        "create",
+        "devbox",
+        "--image",
+        "debian:bookworm",
+        "--privileged",
+        "--wait",
+    ]));
     assert!(created.stderr.contains("devbox is running"), "{created:?}");
     let pod = c.kubectl(&["get", "pod", "devbox", "-n", n, "-o", "jsonpath={.spec.initContainers[0].name} {.spec.containers[0].securityContext.capabilities.add}"]);
     assert_eq!(pod.stdout, r#"seed ["SYS_ADMIN","SYS_CHROOT"]"#);
-    let uid = c.kubectl(&["get", "pvc", "devbox", "-n", n, "-o", "jsonpath={.metadata.uid}"]).stdout;
+    let uid = c
+        .kubectl(&[
+            "get",
+            "pvc",
+            "devbox",
+            "-n",
+            n,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .stdout;
     ok(c.corral(&["-n", n, "ct", "stop", "devbox", "--wait"]));
     ok(c.corral(&["-n", n, "ct", "start", "devbox", "--wait"]));
-    let uid2 = c.kubectl(&["get", "pvc", "devbox", "-n", n, "-o", "jsonpath={.metadata.uid}"]).stdout;
-    assert_eq!(uid, uid2, "the volume must be the same one after stop/start");
+    let uid2 = c
+        .kubectl(&[
+            "get",
+            "pvc",
+            "devbox",
+            "-n",
+            n,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .stdout;
+    assert_eq!(
+        uid, uid2,
+        "the volume must be the same one after stop/start"
+    );
     let v = json(&c.corral(&["-n", n, "ct", "show", "devbox", "-o", "json"]));
     assert_eq!(v["mode"], "privileged");
 }
@@ -91,7 +146,9 @@ fn a_pod_deleted_behind_corrals_back_shows_stopped_and_starts_again() {
     let Some(c) = cluster() else { return };
     let ns = c.namespace("orphan", &[]);
     let n = ns.name.as_str();
-    ok(c.corral(&["-n", n, "ct", "create", "pet", "--image", "alpine", "--wait"]));
+    ok(c.corral(&[
+        "-n", n, "ct", "create", "pet", "--image", "alpine", "--wait",
+    ]));
     let d = c.kubectl(&["delete", "pod", "pet", "-n", n, "--wait=true"]);
     assert_eq!(d.code, 0, "{d:?}");
     assert_eq!(status(&c, n, "pet"), "Stopped");
@@ -112,10 +169,23 @@ fn list_all_namespaces_is_sorted_and_includes_every_namespace() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| format!("{}/{}", i["namespace"].as_str().unwrap(), i["name"].as_str().unwrap()))
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["namespace"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            )
+        })
         .filter(|s| s.starts_with(&a.name) || s.starts_with(&b.name))
         .collect();
-    assert_eq!(ours, vec![format!("{}/aa", a.name), format!("{}/yy", a.name), format!("{}/zz", b.name)]);
+    assert_eq!(
+        ours,
+        vec![
+            format!("{}/aa", a.name),
+            format!("{}/yy", a.name),
+            format!("{}/zz", b.name)
+        ]
+    );
     let yaml = ok(c.corral(&["-n", &a.name, "ct", "list", "-o", "yaml"]));
     assert!(yaml.stdout.starts_with("items:\n"), "{yaml:?}");
 }
@@ -124,10 +194,22 @@ fn list_all_namespaces_is_sorted_and_includes_every_namespace() {
 fn the_non_admin_user_manages_cts_in_its_own_namespace() {
     let Some(c) = cluster() else { return };
     let name = format!("dev{}", std::process::id());
-    let r = c.corral_as(&c.dev, &["ct", "create", &name, "--image", "alpine", "--wait"]);
-    assert_eq!(r.code, 0, "edit in one namespace must be enough to create a CT: {r:?}");
+    let r = c.corral_as(
+        &c.dev,
+        &["ct", "create", &name, "--image", "alpine", "--wait"],
+    );
+    assert_eq!(
+        r.code, 0,
+        "edit in one namespace must be enough to create a CT: {r:?}"
+    );
     let list = json(&c.corral_as(&c.dev, &["ct", "list", "-o", "json"]));
-    assert!(list["items"].as_array().unwrap().iter().any(|i| i["name"] == name.as_str()));
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["name"] == name.as_str())
+    );
     ok(c.corral_as(&c.dev, &["ct", "stop", &name, "--wait"]));
     ok(c.corral_as(&c.dev, &["ct", "start", &name, "--wait"]));
     ok(c.corral_as(&c.dev, &["ct", "delete", &name, "--yes", "--wait"]));
@@ -147,7 +229,14 @@ fn two_creates_of_one_name_at_once_have_exactly_one_winner() {
     let mut codes: Vec<i32> = runs.iter().map(|r| r.code).collect();
     codes.sort();
     assert_eq!(codes, vec![0, 4], "{runs:?}");
-    let w = c.kubectl(&["wait", "-n", &n, "--for=condition=Ready", "pod/same", "--timeout=60s"]);
+    let w = c.kubectl(&[
+        "wait",
+        "-n",
+        &n,
+        "--for=condition=Ready",
+        "pod/same",
+        "--timeout=60s",
+    ]);
     assert_eq!(w.code, 0, "the winner's CT must be intact: {w:?}");
     assert_eq!(c.names(&n, "pvc").len(), 1);
 }
@@ -182,10 +271,17 @@ async fn an_interrupted_create_is_finished_by_create_or_removed_by_delete() {
         let start = c.corral(&["-n", &n, "ct", "start", "finish"]);
         assert_eq!(start.code, 4);
         assert!(start.stderr.contains("create did not finish"), "{start:?}");
-        ok(c.corral(&["-n", &n, "ct", "create", "finish", "--image", "alpine", "--wait"]));
+        ok(c.corral(&[
+            "-n", &n, "ct", "create", "finish", "--image", "alpine", "--wait",
+        ]));
         assert_eq!(status(&c, &n, "finish"), "Running");
-        let other = c.corral(&["-n", &n, "ct", "create", "remove", "--image", "alpine", "--cpu", "2"]);
-        assert_eq!(other.code, 4, "a different spec must not finish it: {other:?}");
+        let other = c.corral(&[
+            "-n", &n, "ct", "create", "remove", "--image", "alpine", "--cpu", "2",
+        ]);
+        assert_eq!(
+            other.code, 4,
+            "a different spec must not finish it: {other:?}"
+        );
         ok(c.corral(&["-n", &n, "ct", "delete", "remove", "--yes", "--wait"]));
         assert_eq!(c.names(&n, "pvc"), vec!["persistentvolumeclaim/finish"]);
     })

@@ -28,7 +28,9 @@ pub fn cluster() -> Option<Cluster> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "CI=true but no local cluster: run the tests with `cargo xtask test`"
             );
-            eprintln!("note: no local cluster (CORRAL_TEST_KUBECONFIG unset); run `cargo xtask test` for cluster tests");
+            eprintln!(
+                "note: no local cluster (CORRAL_TEST_KUBECONFIG unset); run `cargo xtask test` for cluster tests"
+            );
             None
         }
     }
@@ -39,7 +41,11 @@ pub fn corral_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap();
     let bin = dir.join("corral");
-    assert!(bin.exists(), "{} not built; run `cargo build -p corral-cli`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} not built; run `cargo build -p corral-cli`",
+        bin.display()
+    );
     bin
 }
 
@@ -94,7 +100,11 @@ impl Cluster {
     /// A fresh namespace for one test, deleted when the guard drops.
     pub fn namespace(&self, prefix: &str, labels: &[&str]) -> Ns<'_> {
         static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!("t-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "t-{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
         let r = self.kubectl(&["create", "namespace", &name]);
         assert_eq!(r.code, 0, "{r:?}");
         if !labels.is_empty() {
@@ -103,7 +113,10 @@ impl Cluster {
             let r = self.kubectl(&args);
             assert_eq!(r.code, 0, "{r:?}");
         }
-        Ns { cluster: self, name }
+        Ns {
+            cluster: self,
+            name,
+        }
     }
 
     /// Names of the objects of one kind in a namespace.
@@ -133,6 +146,8 @@ pub struct Ns<'a> {
 
 impl Drop for Ns<'_> {
     fn drop(&mut self) {
-        let _ = self.cluster.kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+        let _ = self
+            .cluster
+            .kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
 }

@@ -1,8 +1,10 @@
 //! One integration-test binary for the workspace (see CONTRIBUTING.md).
+// Test helpers panic on failure by design; that is how a test reports it.
+#![allow(clippy::unwrap_used)]
 
-mod common;
 mod cli_errors;
 mod cli_lifecycle;
+mod common;
 mod smoke;
 
 #[test]
@@ -14,7 +16,10 @@ fn every_test_file_is_a_module() {
         if let Some(m) = name.strip_suffix(".rs")
             && m != "main"
         {
-            assert!(main.contains(&format!("mod {m};")), "tests/it/{name} is not declared in main.rs");
+            assert!(
+                main.contains(&format!("mod {m};")),
+                "tests/it/{name} is not declared in main.rs"
+            );
         }
     }
 }

@@ -58,11 +58,34 @@ async fn restricted_namespace_admits_compliant_pods_with_volumes_and_rejects_oth
     assert!(bad.stderr.contains("violates PodSecurity"), "{bad:?}");
     let ok = apply(&c, &ns.name, COMPLIANT);
     assert_eq!(ok.code, 0, "{ok:?}");
-    let w = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "pod/ok", "--timeout=60s"]);
+    let w = c.kubectl(&[
+        "wait",
+        "-n",
+        &ns.name,
+        "--for=condition=Ready",
+        "pod/ok",
+        "--timeout=60s",
+    ]);
     assert_eq!(w.code, 0, "{w:?}");
-    let pvc = c.kubectl(&["get", "pvc", "vol", "-n", &ns.name, "-o", "jsonpath={.status.phase}"]);
+    let pvc = c.kubectl(&[
+        "get",
+        "pvc",
+        "vol",
+        "-n",
+        &ns.name,
+        "-o",
+        "jsonpath={.status.phase}",
+    ]);
     assert_eq!(pvc.stdout, "Bound");
-    let node = c.kubectl(&["get", "pod", "ok", "-n", &ns.name, "-o", "jsonpath={.spec.nodeName}"]);
+    let node = c.kubectl(&[
+        "get",
+        "pod",
+        "ok",
+        "-n",
+        &ns.name,
+        "-o",
+        "jsonpath={.spec.nodeName}",
+    ]);
     assert!(node.stdout.starts_with("kwok-node-"), "{node:?}");
 }
 
@@ -71,11 +94,30 @@ async fn exec_reaches_a_local_command_through_the_apiserver() {
     let Some(c) = cluster() else { return };
     let ns = c.namespace("exec", &[]);
     assert_eq!(apply(&c, &ns.name, COMPLIANT).code, 0);
-    let w = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "pod/ok", "--timeout=60s"]);
+    let w = c.kubectl(&[
+        "wait",
+        "-n",
+        &ns.name,
+        "--for=condition=Ready",
+        "pod/ok",
+        "--timeout=60s",
+    ]);
     assert_eq!(w.code, 0, "{w:?}");
 
-    let ok = c.kubectl(&["exec", "-n", &ns.name, "ok", "--", "sh", "-c", "echo out; echo err >&2"]);
-    assert_eq!((ok.code, ok.stdout.as_str(), ok.stderr.as_str()), (0, "out\n", "err\n"));
+    let ok = c.kubectl(&[
+        "exec",
+        "-n",
+        &ns.name,
+        "ok",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]);
+    assert_eq!(
+        (ok.code, ok.stdout.as_str(), ok.stderr.as_str()),
+        (0, "out\n", "err\n")
+    );
     // kwok reports a non-zero exit as a failure that carries the status.
     let fail = c.kubectl(&["exec", "-n", &ns.name, "ok", "--", "sh", "-c", "exit 3"]);
     assert_ne!(fail.code, 0);
@@ -83,7 +125,11 @@ async fn exec_reaches_a_local_command_through_the_apiserver() {
 
     let pods: kube::Api<Pod> = kube::Api::namespaced(c.client().await, &ns.name);
     let mut p = pods
-        .exec("ok", ["sh", "-c", "echo from-kube"], &AttachParams::default().stderr(false))
+        .exec(
+            "ok",
+            ["sh", "-c", "echo from-kube"],
+            &AttachParams::default().stderr(false),
+        )
         .await
         .unwrap();
     let mut out = String::new();
@@ -106,8 +152,21 @@ fn non_admin_user_has_edit_in_its_namespace_only() {
             .into()
     };
     let cases: [(&[&str], bool); 4] = [
-        (&["auth", "can-i", "create", "pods", "-n", "corral-dev"], true),
-        (&["auth", "can-i", "create", "persistentvolumeclaims", "-n", "corral-dev"], true),
+        (
+            &["auth", "can-i", "create", "pods", "-n", "corral-dev"],
+            true,
+        ),
+        (
+            &[
+                "auth",
+                "can-i",
+                "create",
+                "persistentvolumeclaims",
+                "-n",
+                "corral-dev",
+            ],
+            true,
+        ),
         (&["auth", "can-i", "create", "pods", "-n", "default"], false),
         (&["auth", "can-i", "list", "pods", "-A"], false),
     ];
