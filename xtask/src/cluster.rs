@@ -390,6 +390,45 @@ roleRef:
   kind: ClusterRole
   name: edit
   apiGroup: rbac.authorization.k8s.io
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: corral-dev-sa
+  namespace: {DEV_NS}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: corral-dev-sa-edit
+  namespace: {DEV_NS}
+subjects:
+- kind: ServiceAccount
+  name: corral-dev-sa
+  namespace: {DEV_NS}
+roleRef:
+  kind: ClusterRole
+  name: edit
+  apiGroup: rbac.authorization.k8s.io
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: corral-admin-sa
+  namespace: kube-system
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: corral-admin-sa
+subjects:
+- kind: ServiceAccount
+  name: corral-admin-sa
+  namespace: kube-system
+roleRef:
+  kind: ClusterRole
+  name: cluster-admin
+  apiGroup: rbac.authorization.k8s.io
 "#
     ));
     y
@@ -424,6 +463,16 @@ fn spawn(p: &Paths, name: &str, program: &Path, args: &[String]) -> Result {
         .spawn()
         .map_err(|e| format!("starting {name} ({}): {e}", program.display()))?;
     write(&p.pid(name), &child.id().to_string())
+}
+
+/// `--kubeconfig`, `--authentication-kubeconfig` and `--authorization-kubeconfig` for a component.
+fn kubeconfig_flags(p: &Paths, user: &str) -> [String; 3] {
+    let f = p.kubeconfig(user).display().to_string();
+    [
+        format!("--kubeconfig={f}"),
+        format!("--authentication-kubeconfig={f}"),
+        format!("--authorization-kubeconfig={f}"),
+    ]
 }
 
 fn kubectl(p: &Paths) -> Command {
@@ -556,47 +605,39 @@ pub fn up(start: Instant) -> Result<Paths> {
         "kube-controller-manager",
         &p.k8s_bin.join("kube-controller-manager"),
         &[
-            format!("--kubeconfig={}", p.kubeconfig("kcm").display()),
-            format!(
-                "--authentication-kubeconfig={}",
-                p.kubeconfig("kcm").display()
-            ),
-            format!(
-                "--authorization-kubeconfig={}",
-                p.kubeconfig("kcm").display()
-            ),
-            s("--bind-address=127.0.0.1"),
-            format!("--secure-port={KCM_PORT}"),
-            format!("--service-account-private-key-file={}", f("sa.key")),
-            format!("--root-ca-file={}", f("ca.crt")),
-            s("--use-service-account-credentials=true"),
-            s("--enable-hostpath-provisioner=true"),
-            s("--leader-elect=false"),
-            s("--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"),
-            s("--node-monitor-grace-period=120s"),
-            s("--concurrent-gc-syncs=40"),
-            s("--kube-api-qps=200"),
-            s("--kube-api-burst=400"),
-        ],
+            kubeconfig_flags(&p, "kcm").as_slice(),
+            &[
+                s("--bind-address=127.0.0.1"),
+                format!("--secure-port={KCM_PORT}"),
+            ],
+            &[
+                format!("--service-account-private-key-file={}", f("sa.key")),
+                format!("--root-ca-file={}", f("ca.crt")),
+                s("--use-service-account-credentials=true"),
+                s("--enable-hostpath-provisioner=true"),
+                s("--leader-elect=false"),
+                s("--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"),
+                s("--node-monitor-grace-period=120s"),
+                s("--concurrent-gc-syncs=40"),
+                s("--kube-api-qps=200"),
+                s("--kube-api-burst=400"),
+            ],
+        ]
+        .concat(),
     )?;
     spawn(
         &p,
         "kube-scheduler",
         &p.k8s_bin.join("kube-scheduler"),
         &[
-            format!("--kubeconfig={}", p.kubeconfig("scheduler").display()),
-            format!(
-                "--authentication-kubeconfig={}",
-                p.kubeconfig("scheduler").display()
-            ),
-            format!(
-                "--authorization-kubeconfig={}",
-                p.kubeconfig("scheduler").display()
-            ),
-            s("--bind-address=127.0.0.1"),
-            format!("--secure-port={SCHEDULER_PORT}"),
-            s("--leader-elect=false"),
-        ],
+            kubeconfig_flags(&p, "scheduler").as_slice(),
+            &[
+                s("--bind-address=127.0.0.1"),
+                format!("--secure-port={SCHEDULER_PORT}"),
+            ],
+            &[s("--leader-elect=false")],
+        ]
+        .concat(),
     )?;
     write(&p.dir.join("kwok.yaml"), &kwok_config(&p)?)?;
     spawn(

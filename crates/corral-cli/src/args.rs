@@ -52,6 +52,19 @@ pub enum Command {
     /// Manage containers (CTs): pods kept as pets, with a volume that outlives them.
     #[command(subcommand)]
     Ct(CtCommand),
+    /// Serve the REST API and websocket console (and the web UI) on this machine.
+    Serve(ServeArgs),
+}
+
+/// `corral serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Loopback by default; put TLS in front for anything else.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Another Origin allowed to open consoles (repeatable); the server's own is always allowed.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
 }
 
 /// Output formats.

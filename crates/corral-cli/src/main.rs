@@ -19,6 +19,10 @@ fn main() -> ExitCode {
         }
     };
     let r = rt.block_on(async {
+        if matches!(cli.command, corral_cli::args::Command::Serve(_)) {
+            // The server handles Ctrl-C itself: a graceful shutdown.
+            return corral_cli::run::run(cli).await;
+        }
         tokio::select! {
             r = corral_cli::run::run(cli) => r,
             _ = tokio::signal::ctrl_c() => Ok(130),

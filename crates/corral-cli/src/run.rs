@@ -65,7 +65,10 @@ fn create_request(
 
 /// Runs a parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> Result<u8, CommandError> {
-    let Command::Ct(cmd) = cli.command;
+    let cmd = match cli.command {
+        Command::Ct(cmd) => cmd,
+        Command::Serve(a) => return serve(&cli.cluster, a).await,
+    };
     // Everything that can be checked without a cluster is checked first, so
     // bad input never needs a kubeconfig and never touches the cluster.
     match &cmd {
@@ -183,6 +186,44 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
             return term::piped(ctx.kube.client(), &target, argv, stdin).await;
         }
     }
+    Ok(0)
+}
+
+/// `corral serve`: the API acts as each caller with the caller's token; the
+/// kubeconfig (or in-cluster config) only supplies the cluster's address and CA.
+async fn serve(c: &ClusterArgs, a: crate::args::ServeArgs) -> Result<u8, CommandError> {
+    let backend = corral_api::KubeBackend::new(&ClusterTarget {
+        kubeconfig: c.kubeconfig.clone(),
+        context: c.context.clone(),
+    })
+    .await
+    .map_err(|e| CommandError {
+        kind: crate::error::Kind::Unreachable,
+        message: crate::error::chain(&e),
+    })?;
+    let mut state = corral_api::AppState::new(Arc::new(backend));
+    state.allowed_origins = Arc::new(a.allow_origin);
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .map_err(|e| CommandError {
+            kind: crate::error::Kind::Usage,
+            message: format!("cannot listen on {}: {e}", a.listen),
+        })?;
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "corral API listening on http://{addr} (Ctrl-C stops it after running requests finish)"
+    );
+    corral_api::serve(listener, state, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| CommandError {
+        kind: crate::error::Kind::Internal,
+        message: format!("serving: {e}"),
+    })?;
     Ok(0)
 }
 

@@ -222,6 +222,49 @@ pub fn observed(
     })
 }
 
+/// Creates `obj`; an existing object of that name that belongs to this CT counts as made.
+async fn create_ours<K>(api: &Api<K>, obj: &K, ct: &CtName, w: String) -> Result<(), PortError>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
+            match get_opt(api, &obj.name_any(), w.clone()).await? {
+                Some(existing) if is_ours(&existing, ct) => Ok(()),
+                _ => Err(PortError::AlreadyExists {
+                    what: format!("{w} (not made by corral for this CT)"),
+                }),
+            }
+        }
+        Err(e) => Err(port_error(&w, e)),
+    }
+}
+
+/// Deletes the named object if it belongs to this CT, guarded by its uid so
+/// an object made again in between is not touched. Missing is fine.
+async fn delete_ours<K>(api: &Api<K>, name: &str, ct: &CtName, w: String) -> Result<(), PortError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let uid = match get_opt(api, name, w.clone()).await? {
+        Some(o) if is_ours(&o, ct) => o.meta().uid.clone(),
+        _ => return Ok(()),
+    };
+    let dp = DeleteParams {
+        preconditions: uid.map(|uid| kube::api::Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    let r = api.delete(name, &dp).await.map(|_| ());
+    match r {
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        r => ignore_not_found(r, w),
+    }
+}
+
 fn is_ours<K: ResourceExt>(o: &K, name: &CtName) -> bool {
     o.labels().get(CT_LABEL).map(String::as_str) == Some(name.as_str())
         && o.labels().get(record::MANAGED_BY.0).map(String::as_str) == Some(record::MANAGED_BY.1)
@@ -340,39 +383,24 @@ impl CtPorts for KubeCt {
 
     async fn ensure_service(&self, spec: &CtSpec) -> Result<(), PortError> {
         let api = self.api::<Service>(&spec.id.namespace);
-        let w = what("service", &spec.id);
-        match api
-            .create(&PostParams::default(), &render::service(spec))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
-                match get_opt(&api, &record::service_name(&spec.id.name), w.clone()).await? {
-                    Some(existing) if is_ours(&existing, &spec.id.name) => Ok(()),
-                    _ => Err(PortError::AlreadyExists {
-                        what: format!("{w} (not made by corral for this CT)"),
-                    }),
-                }
-            }
-            Err(e) => Err(port_error(&w, e)),
-        }
+        create_ours(
+            &api,
+            &render::service(spec),
+            &spec.id.name,
+            what("service", &spec.id),
+        )
+        .await
     }
 
     async fn ensure_pod(&self, spec: &CtSpec) -> Result<(), PortError> {
         let api = self.api::<Pod>(&spec.id.namespace);
-        let w = what("pod", &spec.id);
-        match api.create(&PostParams::default(), &render::pod(spec)).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.reason == "AlreadyExists" => {
-                match get_opt(&api, spec.id.name.as_str(), w.clone()).await? {
-                    Some(existing) if is_ours(&existing, &spec.id.name) => Ok(()),
-                    _ => Err(PortError::AlreadyExists {
-                        what: format!("{w} (not made by corral for this CT)"),
-                    }),
-                }
-            }
-            Err(e) => Err(port_error(&w, e)),
-        }
+        create_ours(
+            &api,
+            &render::pod(spec),
+            &spec.id.name,
+            what("pod", &spec.id),
+        )
+        .await
     }
 
     async fn mark_complete(&self, id: &CtRef) -> Result<(), PortError> {
@@ -389,43 +417,35 @@ impl CtPorts for KubeCt {
     }
 
     async fn delete_pod(&self, id: &CtRef) -> Result<(), PortError> {
-        let api = self.api::<Pod>(&id.namespace);
-        match get_opt(&api, id.name.as_str(), what("pod", id)).await? {
-            Some(p) if is_ours(&p, &id.name) => {}
-            _ => return Ok(()),
-        }
-        let r = api
-            .delete(id.name.as_str(), &DeleteParams::default())
-            .await
-            .map(|_| ());
-        ignore_not_found(r, what("pod", id))
+        delete_ours(
+            &self.api::<Pod>(&id.namespace),
+            id.name.as_str(),
+            &id.name,
+            what("pod", id),
+        )
+        .await
     }
 
     async fn delete_service(&self, id: &CtRef) -> Result<(), PortError> {
-        let api = self.api::<Service>(&id.namespace);
         let name = record::service_name(&id.name);
-        match get_opt(&api, &name, what("service", id)).await? {
-            Some(s) if is_ours(&s, &id.name) => {}
-            _ => return Ok(()),
-        }
-        let r = api
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map(|_| ());
-        ignore_not_found(r, what("service", id))
+        delete_ours(
+            &self.api::<Service>(&id.namespace),
+            &name,
+            &id.name,
+            what("service", id),
+        )
+        .await
     }
 
     async fn delete_record(&self, id: &CtRef) -> Result<(), PortError> {
         let api = self.api::<PersistentVolumeClaim>(&id.namespace);
-        match get_opt(&api, id.name.as_str(), what("persistentvolumeclaim", id)).await? {
-            Some(p) if is_ours(&p, &id.name) => {}
-            _ => return Ok(()),
-        }
-        let r = api
-            .delete(id.name.as_str(), &DeleteParams::default())
-            .await
-            .map(|_| ());
-        ignore_not_found(r, what("persistentvolumeclaim", id))
+        delete_ours(
+            &api,
+            id.name.as_str(),
+            &id.name,
+            what("persistentvolumeclaim", id),
+        )
+        .await
     }
 
     async fn wait_for_change(&self, id: &CtRef, timeout: Duration) -> Result<(), PortError> {

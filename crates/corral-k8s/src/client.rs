@@ -49,6 +49,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Loads configuration and builds a client. Returns the client and the
 /// default namespace (the context's, else `default`).
 pub async fn connect(target: &ClusterTarget) -> Result<(Client, String), ClientError> {
+    let config = load_config(target).await?;
+    let ns = config.default_namespace.clone();
+    let client = Client::try_from(config).map_err(|source| ClientError::BuildClient { source })?;
+    Ok((client, ns))
+}
+
+/// Loads configuration as kubectl would, with corral's timeouts.
+pub async fn load_config(target: &ClusterTarget) -> Result<Config, ClientError> {
     let opts = KubeConfigOptions {
         context: target.context.clone(),
         ..Default::default()
@@ -78,7 +86,5 @@ pub async fn connect(target: &ClusterTarget) -> Result<(Client, String), ClientE
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(Duration::from_secs(300));
-    let ns = config.default_namespace.clone();
-    let client = Client::try_from(config).map_err(|source| ClientError::BuildClient { source })?;
-    Ok((client, ns))
+    Ok(config)
 }

@@ -2,6 +2,7 @@
 // Test helpers panic on failure by design; that is how a test reports it.
 #![allow(clippy::unwrap_used)]
 
+mod api;
 mod cli_errors;
 mod cli_lifecycle;
 mod common;
