@@ -67,6 +67,8 @@ fn cargo() -> Command {
 }
 
 fn test(start: Instant, keep: bool) -> Result {
+    // Console tests drive a real terminal (tmux); API tests speak HTTP with curl.
+    util::ensure_debian(start, &[("tmux", "tmux"), ("curl", "curl")])?;
     let p = cluster::up(start)?;
     step(
         start,

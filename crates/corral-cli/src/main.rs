@@ -28,6 +28,9 @@ fn main() -> ExitCode {
             _ = tokio::signal::ctrl_c() => Ok(130),
         }
     });
+    // A console's stdin read sits on a blocking thread that only a keypress
+    // would end; do not wait for it.
+    rt.shutdown_background();
     match r {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

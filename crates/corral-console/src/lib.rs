@@ -95,11 +95,19 @@ pub fn ended(status: Option<&Status>) -> Ended {
     {
         return Ended::Exit(code);
     }
-    Ended::Failure(
-        s.message
-            .clone()
-            .unwrap_or_else(|| "the session failed".into()),
-    )
+    let message = s
+        .message
+        .clone()
+        .unwrap_or_else(|| "the session failed".into());
+    // Some runtimes (kwok's local exec, some CRI shims) report a non-zero
+    // exit as an error whose text ends with Go's `exec.ExitError` form.
+    if let Some(code) = message
+        .rsplit_once("exit status ")
+        .and_then(|(_, n)| n.trim().parse::<i32>().ok())
+    {
+        return Ended::Exit(code);
+    }
+    Ended::Failure(message)
 }
 
 /// Runs `argv` in the target container, bridging `io`, and returns how it ended.
@@ -222,10 +230,16 @@ mod tests {
             message: Some("exit status 3".into()),
             ..Default::default()
         };
+        let other = Status {
+            status: Some("Failure".into()),
+            message: Some("container not found".into()),
+            ..Default::default()
+        };
         let cases = [
             (Some(&ok), Ended::Exit(0)),
             (Some(&nonzero), Ended::Exit(42)),
-            (Some(&internal), Ended::Failure("exit status 3".into())),
+            (Some(&internal), Ended::Exit(3)),
+            (Some(&other), Ended::Failure("container not found".into())),
             (
                 None,
                 Ended::Failure("the session closed without an exit status".into()),

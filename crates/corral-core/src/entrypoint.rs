@@ -111,3 +111,20 @@ pub fn exec_command(mode: crate::spec::StorageMode, cmd: &[String]) -> Vec<Strin
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::StorageMode;
+
+    #[test]
+    fn console_and_exec_argv_per_mode() {
+        let cmd = vec!["uname".to_string(), "-a".to_string()];
+        insta::assert_debug_snapshot!((
+            console_command(StorageMode::Unprivileged),
+            console_command(StorageMode::Privileged),
+            exec_command(StorageMode::Unprivileged, &cmd),
+            exec_command(StorageMode::Privileged, &cmd),
+        ));
+    }
+}

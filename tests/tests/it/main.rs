@@ -6,6 +6,7 @@ mod api;
 mod cli_errors;
 mod cli_lifecycle;
 mod common;
+mod console;
 mod smoke;
 
 #[test]
