@@ -7,6 +7,7 @@
 //! Few dependencies on purpose: std only, tools called as processes.
 
 mod cluster;
+mod rootfs;
 mod util;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ tasks:
   cluster status   show each component and whether the apiserver is ready
   cluster env      print export lines for KUBECONFIG and PATH
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
+  rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
   demo             cluster up, then create, list, stop, start and exec into a CT with corral
 ";
 
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         }
         ["test", rest @ ..] => test(start, rest.contains(&"--keep")),
         ["demo"] => demo(start),
+        ["rootfs"] => rootfs::build(start).map(|_| ()),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -68,7 +71,16 @@ fn cargo() -> Command {
 
 fn test(start: Instant, keep: bool) -> Result {
     // Console tests drive a real terminal (tmux); API tests speak HTTP with curl.
-    util::ensure_debian(start, &[("tmux", "tmux"), ("curl", "curl")])?;
+    util::ensure_debian(
+        start,
+        &[
+            ("tmux", "tmux"),
+            ("curl", "curl"),
+            ("getcap", "libcap2-bin"),
+            ("unshare", "util-linux"),
+        ],
+    )?;
+    let rootfs = rootfs::build(start)?;
     let p = cluster::up(start)?;
     step(
         start,
@@ -79,6 +91,7 @@ fn test(start: Instant, keep: bool) -> Result {
         .env("CORRAL_TEST_KUBECONFIG", p.kubeconfig("admin"))
         .env("CORRAL_TEST_DEV_KUBECONFIG", p.kubeconfig("dev"))
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
+        .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
         .status()
         .map_err(|e| format!("running cargo test: {e}"))?;
     if !keep {

@@ -7,6 +7,7 @@ mod cli_errors;
 mod cli_lifecycle;
 mod common;
 mod console;
+mod privileged_rootfs;
 mod smoke;
 
 #[test]
