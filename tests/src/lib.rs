@@ -4,3 +4,5 @@
 //! against the real local cluster that `cargo xtask test` starts. Outside
 //! CI a cluster test without a cluster says so and returns; with `CI=true`
 //! it fails.
+
+pub mod podrun;

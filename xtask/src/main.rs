@@ -27,6 +27,8 @@ tasks:
   cluster env      print export lines for KUBECONFIG and PATH
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
+  bench NAME [--quick]  list | create | startstop | console | rootfs, side by side with kubectl
+                   (--quick: small sizes, debug build; what CI runs so benches cannot rot)
   demo             cluster up, then create, list, stop, start and exec into a CT with corral
 ";
 
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(start, rest.contains(&"--keep")),
         ["demo"] => demo(start),
         ["rootfs"] => rootfs::build(start).map(|_| ()),
+        ["bench", name, rest @ ..] => bench(start, name, rest.contains(&"--quick")),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -101,6 +104,58 @@ fn test(start: Instant, keep: bool) -> Result {
         Ok(())
     } else {
         Err(format!("tests failed ({status})"))
+    }
+}
+
+fn bench(start: Instant, name: &str, quick: bool) -> Result {
+    util::ensure_debian(start, &[("/usr/bin/time", "time")])?;
+    let rootfs = rootfs::build(start)?;
+    let p = if name == "rootfs" {
+        cluster::Paths::new()
+    } else {
+        cluster::up(start)?
+    };
+    let profile = if quick { "dev" } else { "release" };
+    step(
+        start,
+        &format!("building corral and corral-bench ({profile} profile)"),
+    );
+    let st = cargo()
+        .args([
+            "build",
+            "-q",
+            "--profile",
+            profile,
+            "-p",
+            "corral-cli",
+            "-p",
+            "corral-tests",
+            "--bin",
+            "corral",
+            "--bin",
+            "corral-bench",
+        ])
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("building the benchmarks failed".into());
+    }
+    let dir = repo_root()
+        .join("target")
+        .join(if quick { "debug" } else { "release" });
+    let st = Command::new(dir.join("corral-bench"))
+        .arg(name)
+        .args(quick.then_some("--quick"))
+        .env("CORRAL_TEST_KUBECONFIG", p.kubeconfig("admin"))
+        .env("CORRAL_TEST_KUBECTL", p.kubectl())
+        .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
+        .env("CORRAL_BENCH_CORRAL", dir.join("corral"))
+        .status()
+        .map_err(|e| e.to_string())?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("bench {name} failed ({st})"))
     }
 }
 

@@ -1,0 +1,573 @@
+//! `cargo xtask bench <name>`: benchmarks measured side by side in one run
+//! on the local cluster, printing medians and ratios. Each bench is
+//! bounded in count and time and talks only to loopback.
+//!
+//! Environment (set by xtask): CORRAL_TEST_KUBECONFIG, CORRAL_TEST_KUBECTL,
+//! CORRAL_TEST_ROOTFS_DIR, CORRAL_BENCH_CORRAL (the corral binary).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use corral_core::service::{CtService, WaitFor};
+use corral_core::{CreateCtInput, CreateCtRequest, CtSpec};
+use corral_k8s::KubeCt;
+use futures::{SinkExt, StreamExt, stream};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use kube::api::PostParams;
+
+fn env(name: &str) -> PathBuf {
+    std::env::var_os(name)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{name} is not set; run through `cargo xtask bench`"))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Runs a command under /usr/bin/time; returns (seconds, peak RSS KiB, stdout bytes).
+fn timed(cmd: &mut Command) -> (f64, u64, usize) {
+    let started = Instant::now();
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let rss = err
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("corral-bench-rss="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (secs, rss, out.stdout.len())
+}
+
+fn with_time(program: &PathBuf) -> Command {
+    let mut c = Command::new("/usr/bin/time");
+    c.args(["-f", "corral-bench-rss=%M"]).arg(program);
+    c
+}
+
+/// A kube client that counts the requests it sends.
+async fn counting_client(counter: Arc<AtomicU64>) -> kube::Client {
+    let config = corral_k8s::client::load_config(&corral_k8s::ClusterTarget {
+        kubeconfig: Some(env("CORRAL_TEST_KUBECONFIG")),
+        context: None,
+    })
+    .await
+    .unwrap();
+    let ns = config.default_namespace.clone();
+    let layer = tower::util::MapRequestLayer::new(move |r: http::Request<kube::client::Body>| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        r
+    });
+    kube::client::ClientBuilder::try_from(config)
+        .unwrap()
+        .with_layer(&layer)
+        .build()
+        .into_default_ns(ns)
+}
+
+trait IntoDefault {
+    fn into_default_ns(self, ns: String) -> kube::Client;
+}
+impl IntoDefault for kube::Client {
+    fn into_default_ns(self, _ns: String) -> kube::Client {
+        self
+    }
+}
+
+fn kubectl(args: &[&str]) -> String {
+    let out = Command::new(env("CORRAL_TEST_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(env("CORRAL_TEST_KUBECONFIG"))
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn spec(ns: &str, name: &str) -> CtSpec {
+    CreateCtRequest::validate(&CreateCtInput {
+        namespace: ns.into(),
+        name: name.into(),
+        image: "alpine".into(),
+        memory: Some("64Mi".into()),
+        disk: Some("1Gi".into()),
+        cpu: Some("10m".into()),
+        ..Default::default()
+    })
+    .unwrap()
+    .spec
+}
+
+/// Makes `n` CTs quickly with raw creates (setup, not measured).
+async fn populate(client: &kube::Client, ns: &str, n: usize) {
+    kubectl(&["create", "namespace", ns]);
+    let started = Instant::now();
+    stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let client = client.clone();
+            async move {
+                raw_create(&client, &spec(ns, &format!("ct{i:05}")), true).await;
+            }
+        })
+        .await;
+    eprintln!(
+        "  populated {n} CTs in {ns} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// The same objects corral makes, created directly (the baseline).
+async fn raw_create(client: &kube::Client, s: &CtSpec, complete: bool) {
+    let ns = s.id.namespace.as_str();
+    let mut pvc = corral_k8s::render::claim(s);
+    if complete {
+        pvc.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert("corral.dev/create".into(), "complete".into());
+    }
+    let pp = PostParams::default();
+    kube::Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
+        .create(&pp, &pvc)
+        .await
+        .unwrap();
+    kube::Api::<Service>::namespaced(client.clone(), ns)
+        .create(&pp, &corral_k8s::render::service(s))
+        .await
+        .unwrap();
+    kube::Api::<Pod>::namespaced(client.clone(), ns)
+        .create(&pp, &corral_k8s::render::pod(s))
+        .await
+        .unwrap();
+}
+
+fn drop_ns(ns: &str) {
+    kubectl(&["delete", "namespace", ns, "--wait=false"]);
+}
+
+async fn bench_list(sizes: &[usize]) {
+    let client = counting_client(Arc::new(AtomicU64::new(0))).await;
+    let corral = env("CORRAL_BENCH_CORRAL");
+    let kubectl_bin = env("CORRAL_TEST_KUBECTL");
+    let kc = env("CORRAL_TEST_KUBECONFIG");
+    println!(
+        "\n## list: `corral ct list -o json` vs `kubectl get pods,pvc,svc -l <corral labels> -o json` (5 runs each, median)\n"
+    );
+    println!(
+        "| CTs | corral s | kubectl s | ratio (corral/kubectl) | corral peak RSS MiB | kubectl peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for &n in sizes {
+        let ns = format!("bench-list-{n}");
+        populate(&client, &ns, n).await;
+        let (mut ct, mut kt, mut cr, mut kr) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..5 {
+            let (s, rss, bytes) = timed(
+                with_time(&corral)
+                    .arg("--kubeconfig")
+                    .arg(&kc)
+                    .args(["-n", &ns, "ct", "list", "-o", "json"]),
+            );
+            assert!(bytes > n * 100, "corral listed too little");
+            ct.push(s);
+            cr.push(rss as f64 / 1024.0);
+            let (s, rss, _) = timed(with_time(&kubectl_bin).arg("--kubeconfig").arg(&kc).args([
+                "get",
+                "pods,pvc,svc",
+                "-n",
+                &ns,
+                "-l",
+                "app.kubernetes.io/managed-by=corral,corral.dev/kind=ct",
+                "-o",
+                "json",
+            ]));
+            kt.push(s);
+            kr.push(rss as f64 / 1024.0);
+        }
+        let (c, k) = (median(&mut ct), median(&mut kt));
+        println!(
+            "| {n} | {c:.3} | {k:.3} | {:.2} | {:.0} | {:.0} |",
+            c / k,
+            median(&mut cr),
+            median(&mut kr)
+        );
+        drop_ns(&ns);
+    }
+}
+
+async fn bench_create_startstop(n_create: usize, n_ss: usize) {
+    let corral_count = Arc::new(AtomicU64::new(0));
+    let raw_count = Arc::new(AtomicU64::new(0));
+    let corral_client = counting_client(corral_count.clone()).await;
+    let raw_client = counting_client(raw_count.clone()).await;
+    let svc = CtService::new(Arc::new(KubeCt::new(corral_client)));
+    let (ns_c, ns_r) = ("bench-create-corral", "bench-create-raw");
+    kubectl(&["create", "namespace", ns_c]);
+    kubectl(&["create", "namespace", ns_r]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = Instant::now();
+    stream::iter(0..n_create)
+        .for_each_concurrent(16, |i| {
+            let svc = svc.clone();
+            async move {
+                let req = CreateCtRequest {
+                    spec: spec(ns_c, &format!("ct{i:05}")),
+                    warnings: vec![],
+                };
+                svc.create(&req).await.unwrap();
+            }
+        })
+        .await;
+    let corral_s = started.elapsed().as_secs_f64();
+    let corral_reqs = corral_count.swap(0, Ordering::Relaxed);
+    let started = Instant::now();
+    stream::iter(0..n_create)
+        .for_each_concurrent(16, |i| {
+            let c = raw_client.clone();
+            async move { raw_create(&c, &spec(ns_r, &format!("ct{i:05}")), true).await }
+        })
+        .await;
+    let raw_s = started.elapsed().as_secs_f64();
+    let raw_reqs = raw_count.load(Ordering::Relaxed);
+    println!(
+        "\n## create: {n_create} CTs at concurrency 16, corral's service layer vs the raw kube client creating the same objects\n"
+    );
+    println!("| | CTs/s | apiserver requests per CT |");
+    println!("|---|---|---|");
+    println!(
+        "| corral (CtService::create) | {:.1} | {:.1} |",
+        n_create as f64 / corral_s,
+        corral_reqs as f64 / n_create as f64
+    );
+    println!(
+        "| raw kube creates | {:.1} | {:.1} |",
+        n_create as f64 / raw_s,
+        raw_reqs as f64 / n_create as f64
+    );
+    println!(
+        "\noverhead ratio (corral time / raw time): {:.2}",
+        corral_s / raw_s
+    );
+
+    // start/stop of the first n_ss CTs, waited for with watches.
+    let ids: Vec<_> = (0..n_ss)
+        .map(|i| spec(ns_c, &format!("ct{i:05}")).id)
+        .collect();
+    let wait_all = |want: WaitFor| {
+        let svc = svc.clone();
+        let ids = ids.clone();
+        async move {
+            stream::iter(ids)
+                .for_each_concurrent(16, |id| {
+                    let svc = svc.clone();
+                    async move {
+                        svc.wait(&id, want, Duration::from_secs(300), &mut |_, _, _| {})
+                            .await
+                            .unwrap()
+                    }
+                })
+                .await
+        }
+    };
+    wait_all(WaitFor::Running).await;
+    corral_count.store(0, Ordering::Relaxed);
+    let started = Instant::now();
+    stream::iter(ids.clone())
+        .for_each_concurrent(16, |id| {
+            let svc = svc.clone();
+            async move { svc.stop(&id).await.unwrap() }
+        })
+        .await;
+    wait_all(WaitFor::Stopped).await;
+    let stop_s = started.elapsed().as_secs_f64();
+    let stop_reqs = corral_count.swap(0, Ordering::Relaxed);
+    let started = Instant::now();
+    stream::iter(ids.clone())
+        .for_each_concurrent(16, |id| {
+            let svc = svc.clone();
+            async move { svc.start(&id).await.unwrap() }
+        })
+        .await;
+    wait_all(WaitFor::Running).await;
+    let start_s = started.elapsed().as_secs_f64();
+    let start_reqs = corral_count.swap(0, Ordering::Relaxed);
+    println!(
+        "\n## startstop: stop then start {n_ss} CTs (concurrency 16), each waited for with watches\n"
+    );
+    println!("| | wall s | apiserver requests per CT (action + wait) |");
+    println!("|---|---|---|");
+    println!(
+        "| stop + wait Stopped | {stop_s:.1} | {:.1} |",
+        stop_reqs as f64 / n_ss as f64
+    );
+    println!(
+        "| start + wait Running | {start_s:.1} | {:.1} |",
+        start_reqs as f64 / n_ss as f64
+    );
+    drop_ns(ns_c);
+    drop_ns(ns_r);
+}
+
+/// Echo round trips through a line-buffered `cat` over piped stdin/stdout.
+fn pipe_rtt(mut cmd: Command, rounds: usize) -> Vec<f64> {
+    use std::io::{Read, Write};
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut v = Vec::new();
+    let mut buf = [0u8; 2];
+    // Warm up: the first round includes session setup.
+    stdin.write_all(b"x\n").unwrap();
+    stdout.read_exact(&mut buf).unwrap();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        stdin.write_all(b"x\n").unwrap();
+        stdin.flush().unwrap();
+        stdout.read_exact(&mut buf).unwrap();
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    v
+}
+
+async fn bench_console(mib: usize, rounds: usize) {
+    let corral = env("CORRAL_BENCH_CORRAL");
+    let kubectl_bin = env("CORRAL_TEST_KUBECTL");
+    let kc = env("CORRAL_TEST_KUBECONFIG");
+    let ns = "bench-console";
+    kubectl(&["create", "namespace", ns]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let st = Command::new(&corral)
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args([
+            "-n", ns, "ct", "create", "box", "--image", "alpine", "--wait",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let script = format!("head -c {} /dev/zero", mib * 1024 * 1024);
+    let (mut c, mut k) = (vec![], vec![]);
+    for _ in 0..3 {
+        let (s, _, bytes) = timed(
+            Command::new(&corral)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .args(["-n", ns, "ct", "exec", "box", "--", "sh", "-c", &script]),
+        );
+        assert_eq!(bytes, mib * 1024 * 1024);
+        c.push(mib as f64 / s);
+        let (s, _, bytes) = timed(
+            Command::new(&kubectl_bin)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .args(["exec", "-n", ns, "box", "--", "sh", "-c", &script]),
+        );
+        assert_eq!(bytes, mib * 1024 * 1024);
+        k.push(mib as f64 / s);
+    }
+    let (cm, km) = (median(&mut c), median(&mut k));
+    let mut cmd = Command::new(&corral);
+    cmd.arg("--kubeconfig")
+        .arg(&kc)
+        .args(["-n", ns, "ct", "exec", "-i", "box", "--", "cat"]);
+    let mut crt = pipe_rtt(cmd, rounds);
+    let mut cmd = Command::new(&kubectl_bin);
+    cmd.arg("--kubeconfig")
+        .arg(&kc)
+        .args(["exec", "-i", "-n", ns, "box", "--", "cat"]);
+    let mut krt = pipe_rtt(cmd, rounds);
+    let mut wrt = ws_rtt(&corral, &kc, ns, rounds).await;
+    println!("\n## console: `corral ct exec` and `/api/tty` vs `kubectl exec` on the same pod\n");
+    println!("| | throughput MiB/s ({mib} MiB, median of 3) | round trip p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    println!(
+        "| corral ct exec | {cm:.1} | {:.2} | {:.2} |",
+        median(&mut crt),
+        pct(&mut crt, 0.99)
+    );
+    println!(
+        "| kubectl exec | {km:.1} | {:.2} | {:.2} |",
+        median(&mut krt),
+        pct(&mut krt, 0.99)
+    );
+    println!(
+        "| /api/tty websocket (tty echo) | - | {:.2} | {:.2} |",
+        median(&mut wrt),
+        pct(&mut wrt, 0.99)
+    );
+    println!(
+        "\nthroughput ratio corral/kubectl: {:.2}; round-trip ratio corral/kubectl (p50): {:.2}",
+        cm / km,
+        median(&mut crt) / median(&mut krt)
+    );
+    drop_ns(ns);
+}
+
+/// Keystroke round trips through `corral serve`'s websocket console.
+async fn ws_rtt(corral: &PathBuf, kc: &PathBuf, ns: &str, rounds: usize) -> Vec<f64> {
+    use std::io::BufRead;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut server = Command::new(corral)
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let token = kubectl(&["create", "token", "corral-admin-sa", "-n", "kube-system"])
+        .trim()
+        .to_string();
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/api/tty/{ns}/box"),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // Let the shell print its prompt, then measure echo of single keystrokes.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), ws.next()).await {}
+    let mut v = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        ws.send(Message::Binary(b"a".to_vec().into()))
+            .await
+            .unwrap();
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Binary(b))) if b.contains(&b'a') => break,
+                Some(Ok(_)) => continue,
+                _ => panic!("console closed"),
+            }
+        }
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = ws.close(None).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    v
+}
+
+fn bench_rootfs() {
+    use corral_tests::podrun::{Ct, ok, sh};
+    let dir = env("CORRAL_TEST_ROOTFS_DIR");
+    let image = dir.join("debian-bookworm");
+    let ct = Ct::new(&image);
+    let t = Instant::now();
+    let (out, _) = ct.seed();
+    ok(&out);
+    let seed_s = t.elapsed().as_secs_f64();
+    let du = |p: &PathBuf| {
+        ok(&sh(&format!("du -sb {} | cut -f1", p.display())))
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let (img, vol) = (du(&image), du(&ct.volume));
+    let start_times = |n: usize| -> f64 {
+        let mut v: Vec<f64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                let (seed, _) = ct.seed();
+                ok(&seed);
+                let m = ct.start();
+                let s = t.elapsed().as_secs_f64();
+                m.stop();
+                s
+            })
+            .collect();
+        median(&mut v)
+    };
+    let before = start_times(5);
+    ok(&sh(&format!(
+        "mkdir -p {0}/var/ballast && for i in $(seq 1 256); do head -c 1048576 /dev/urandom > {0}/var/ballast/f$i; done",
+        ct.volume.display()
+    )));
+    let after = start_times(5);
+    println!("\n## rootfs: privileged first boot and restart on Debian bookworm (minbase)\n");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| image size | {:.0} MiB |", img as f64 / 1048576.0);
+    println!("| first boot seed (cp -a --one-file-system) | {seed_s:.2} s |");
+    println!("| volume after seed | {:.0} MiB |", vol as f64 / 1048576.0);
+    println!(
+        "| start of a seeded CT (seed check + main chrooted), median of 5 | {:.3} s |",
+        before
+    );
+    println!("| same with 256 MiB more on the volume | {:.3} s |", after);
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let name = args.first().map(String::as_str).unwrap_or("");
+    println!(
+        "# corral bench `{name}`{} — {}",
+        if quick { " (quick)" } else { "" },
+        Command::new("date")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    );
+    match name {
+        "list" => bench_list(if quick { &[50] } else { &[1000, 10000] }).await,
+        "create" | "startstop" => {
+            if quick {
+                bench_create_startstop(20, 10).await
+            } else {
+                bench_create_startstop(500, 200).await
+            }
+        }
+        "console" => bench_console(if quick { 8 } else { 64 }, if quick { 20 } else { 200 }).await,
+        "rootfs" => bench_rootfs(),
+        _ => {
+            eprintln!("usage: corral-bench list|create|startstop|console|rootfs [--quick]");
+            std::process::exit(2);
+        }
+    }
+}
