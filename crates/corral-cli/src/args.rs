@@ -54,6 +54,16 @@ pub enum Command {
     Ct(CtCommand),
     /// Serve the REST API and websocket console (and the web UI) on this machine.
     Serve(ServeArgs),
+    /// A full-screen, live list of CTs (and KubeVirt VMs) with Start, Stop, Console and Delete.
+    Tui(TuiArgs),
+}
+
+/// `corral tui`.
+#[derive(Debug, Args)]
+pub struct TuiArgs {
+    /// Show every namespace you may list.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
 }
 
 /// `corral serve`.

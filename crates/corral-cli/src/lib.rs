@@ -13,6 +13,7 @@ pub mod error;
 pub mod output;
 pub mod run;
 pub mod term;
+pub mod tui;
 
 /// The whole CLI reference as Markdown: every command's `--help`.
 /// Checked in as `docs/cli.md`; a test fails when it drifts.

@@ -68,6 +68,14 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
     let cmd = match cli.command {
         Command::Ct(cmd) => cmd,
         Command::Serve(a) => return serve(&cli.cluster, a).await,
+        Command::Tui(a) => {
+            if let Some(ns) = &cli.cluster.namespace {
+                Namespace::new(ns.clone()).map_err(|e| CommandError::usage(e.to_string()))?;
+            }
+            let ctx = connect(&cli.cluster).await?;
+            let ns = (!a.all_namespaces).then(|| ctx.namespace.clone());
+            return crate::tui::run(ctx.service, ctx.kube, ns).await;
+        }
     };
     // Everything that can be checked without a cluster is checked first, so
     // bad input never needs a kubeconfig and never touches the cluster.

@@ -449,50 +449,80 @@ impl CtPorts for KubeCt {
     }
 
     async fn wait_for_change(&self, id: &CtRef, timeout: Duration) -> Result<(), PortError> {
-        // Watch the CT's pod and claim from the current resource version; the
-        // first event (or the timeout) ends the wait. No polling loop.
-        let secs = u32::try_from(timeout.as_secs().clamp(1, 290)).unwrap_or(5);
         let sel = format!("{CT_LABEL}={}", id.name);
-        let pods = self.api::<Pod>(&id.namespace);
-        let pvcs = self.api::<PersistentVolumeClaim>(&id.namespace);
-        let lp = ListParams::default().labels(&sel).limit(1);
-        let (pod_list, pvc_list) = futures::try_join!(
-            async {
-                pods.list_metadata(&lp)
-                    .await
-                    .map_err(|e| port_error("pods", e))
-            },
-            async {
-                pvcs.list_metadata(&lp)
-                    .await
-                    .map_err(|e| port_error("persistentvolumeclaims", e))
-            },
-        )?;
-        let wp = WatchParams::default().labels(&sel).timeout(secs);
-        let pod_rv = pod_list.metadata.resource_version.unwrap_or_default();
-        let pvc_rv = pvc_list.metadata.resource_version.unwrap_or_default();
-        let (pw, vw) = futures::try_join!(
-            async {
-                pods.watch_metadata(&wp, &pod_rv)
-                    .await
-                    .map_err(|e| port_error("pods", e))
-            },
-            async {
-                pvcs.watch_metadata(&wp, &pvc_rv)
-                    .await
-                    .map_err(|e| port_error("persistentvolumeclaims", e))
-            },
-        )?;
-        let mut merged =
-            futures::stream::select(pw.map_ok(|_| ()).boxed(), vw.map_ok(|_| ()).boxed());
-        let deadline = tokio::time::sleep(timeout + Duration::from_secs(1));
-        tokio::pin!(deadline);
-        tokio::select! {
-            ev = merged.try_next() => { ev.map_err(|e| port_error("watch", e))?; }
-            _ = &mut deadline => {}
-        }
-        Ok(())
+        watch_once(
+            &self.api::<Pod>(&id.namespace),
+            &self.api::<PersistentVolumeClaim>(&id.namespace),
+            &sel,
+            timeout,
+        )
+        .await
     }
+}
+
+impl KubeCt {
+    /// Returns when any CT in `namespace` (or anywhere) may have changed, or
+    /// after `timeout`: one watch of pods and claims, for live views.
+    pub async fn wait_for_any_change(
+        &self,
+        namespace: Option<&Namespace>,
+        timeout: Duration,
+    ) -> Result<(), PortError> {
+        watch_once(
+            &self.api_in::<Pod>(namespace),
+            &self.api_in::<PersistentVolumeClaim>(namespace),
+            &record::selector(),
+            timeout,
+        )
+        .await
+    }
+}
+
+/// Watches pods and claims matching `sel` from their current resource
+/// version; the first event (or the timeout) ends it. No polling loop.
+async fn watch_once(
+    pods: &Api<Pod>,
+    pvcs: &Api<PersistentVolumeClaim>,
+    sel: &str,
+    timeout: Duration,
+) -> Result<(), PortError> {
+    let secs = u32::try_from(timeout.as_secs().clamp(1, 290)).unwrap_or(5);
+    let lp = ListParams::default().labels(sel).limit(1);
+    let (pod_list, pvc_list) = futures::try_join!(
+        async {
+            pods.list_metadata(&lp)
+                .await
+                .map_err(|e| port_error("pods", e))
+        },
+        async {
+            pvcs.list_metadata(&lp)
+                .await
+                .map_err(|e| port_error("persistentvolumeclaims", e))
+        },
+    )?;
+    let wp = WatchParams::default().labels(sel).timeout(secs);
+    let pod_rv = pod_list.metadata.resource_version.unwrap_or_default();
+    let pvc_rv = pvc_list.metadata.resource_version.unwrap_or_default();
+    let (pw, vw) = futures::try_join!(
+        async {
+            pods.watch_metadata(&wp, &pod_rv)
+                .await
+                .map_err(|e| port_error("pods", e))
+        },
+        async {
+            pvcs.watch_metadata(&wp, &pvc_rv)
+                .await
+                .map_err(|e| port_error("persistentvolumeclaims", e))
+        },
+    )?;
+    let mut merged = futures::stream::select(pw.map_ok(|_| ()).boxed(), vw.map_ok(|_| ()).boxed());
+    let deadline = tokio::time::sleep(timeout + Duration::from_secs(1));
+    tokio::pin!(deadline);
+    tokio::select! {
+        ev = merged.try_next() => { ev.map_err(|e| port_error("watch", e))?; }
+        _ = &mut deadline => {}
+    }
+    Ok(())
 }
 
 /// Namespace and CT label of an object, for joining lists.

@@ -9,6 +9,7 @@ mod common;
 mod console;
 mod privileged_rootfs;
 mod smoke;
+mod tui;
 
 #[test]
 fn every_test_file_is_a_module() {
