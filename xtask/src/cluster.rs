@@ -445,7 +445,9 @@ fn alive(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
-fn spawn(p: &Paths, name: &str, program: &Path, args: &[String]) -> Result {
+/// Starts a process of the cluster's (or the demo's) in its own process
+/// group, logging to `logs/NAME.log` and recording its pid for `down`.
+pub fn spawn(p: &Paths, name: &str, program: &Path, args: &[String]) -> Result {
     use std::os::unix::process::CommandExt;
     if let Some(pid) = read_pid(p, name)
         && alive(pid)
@@ -688,7 +690,25 @@ fn summary(p: &Paths) {
 
 fn down_quiet(p: &Paths) -> Vec<String> {
     let mut stopped = Vec::new();
-    for name in COMPONENTS.iter().rev() {
+    // Extra processes (the demo's `corral serve`) first, then the control plane in reverse.
+    let extra: Vec<String> = fs::read_dir(p.dir.join("pids"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()?
+                        .strip_suffix(".pid")
+                        .map(str::to_string)
+                })
+                .filter(|n| !COMPONENTS.contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let order: Vec<String> = extra
+        .into_iter()
+        .chain(COMPONENTS.iter().rev().map(|c| c.to_string()))
+        .collect();
+    for name in order.iter().map(String::as_str) {
         let Some(pid) = read_pid(p, name) else {
             continue;
         };

@@ -8,6 +8,7 @@
 
 mod cluster;
 mod rootfs;
+mod ui;
 mod util;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ tasks:
   cluster status   show each component and whether the apiserver is ready
   cluster env      print export lines for KUBECONFIG and PATH
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
+  ui               build the web UI into web/dist (npm ci from the lock file)
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
   bench NAME [--quick]  list | create | startstop | console | rootfs, side by side with kubectl
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         ["test", rest @ ..] => test(start, rest.contains(&"--keep")),
         ["demo"] => demo(start),
         ["rootfs"] => rootfs::build(start).map(|_| ()),
+        ["ui"] => ui::build(start).map(|_| ()),
         ["bench", name, rest @ ..] => bench(start, name, rest.contains(&"--quick")),
         _ => {
             eprint!("{USAGE}");
@@ -81,9 +84,11 @@ fn test(start: Instant, keep: bool) -> Result {
             ("curl", "curl"),
             ("getcap", "libcap2-bin"),
             ("unshare", "util-linux"),
+            ("chromium", "chromium"),
         ],
     )?;
     let rootfs = rootfs::build(start)?;
+    let ui_dir = ui::build(start)?;
     let p = cluster::up(start)?;
     step(
         start,
@@ -95,6 +100,7 @@ fn test(start: Instant, keep: bool) -> Result {
         .env("CORRAL_TEST_DEV_KUBECONFIG", p.kubeconfig("dev"))
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
         .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
+        .env("CORRAL_TEST_UI_DIR", &ui_dir)
         .status()
         .map_err(|e| format!("running cargo test: {e}"))?;
     if !keep {

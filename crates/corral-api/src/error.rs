@@ -94,6 +94,7 @@ impl From<ServiceError> for ApiError {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "conflict"),
             ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ErrorKind::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ErrorKind::Rejected => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             ErrorKind::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "cluster_unreachable"),
             ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),

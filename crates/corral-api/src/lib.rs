@@ -40,6 +40,8 @@ pub struct AppState {
     pub tickets: Arc<tickets::Tickets>,
     /// Origins, besides the server's own, that may open consoles.
     pub allowed_origins: Arc<Vec<String>>,
+    /// The built web UI (`cargo xtask ui`), served at `/` when set.
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ impl AppState {
             backend,
             tickets: Arc::new(tickets::Tickets::default()),
             allowed_origins: Arc::new(Vec::new()),
+            ui_dir: None,
         }
     }
 }
@@ -80,11 +83,24 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ));
-    Router::new()
+    let app = Router::new()
         .merge(rest)
         .route("/api/tty/{ns}/{name}", get(tty::tty))
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
+        .route("/api/v1/watch", get(watch))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { ApiError::not_found("no such endpoint") }),
+        );
+    let app = match &state.ui_dir {
+        Some(dir) => app.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(dir.join("index.html"))),
+        ),
+        None => app.fallback(|| async {
+            ApiError::not_found("no such endpoint (the web UI is served with --ui-dir)")
+        }),
+    };
+    app.layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
             MAX_CONCURRENT,
         ))
@@ -375,6 +391,44 @@ pub async fn ticket(
             expires_in_seconds: tickets::TICKET_TTL.as_secs(),
         }),
     ))
+}
+
+#[utoipa::path(get, path = "/api/v1/watch", tag = "tree", params(TreeQuery),
+    responses((status = 200, content_type = "text/event-stream", description = "`data: changed` whenever a CT in scope may have changed; a comment every 15 s keeps it open"), (status = 401, body = wire::Problem)))]
+/// Server-sent events fed by a watch of the caller's CTs, for live views.
+pub async fn watch(
+    State(s): State<AppState>,
+    Query(q): Query<TreeQuery>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let ns = q
+        .namespace
+        .map(Namespace::new)
+        .transpose()
+        .map_err(invalid)?;
+    let c = caller(&s, &headers).await?;
+    // The caller must be allowed to list what it watches.
+    c.service.list(ns.clone()).await?;
+    let kube = c.kube.map(corral_k8s::KubeCt::new);
+    let stream = futures::stream::unfold((kube, ns), |(kube, ns)| async move {
+        match &kube {
+            Some(k) => {
+                if k.wait_for_any_change(ns.as_ref(), Duration::from_secs(60))
+                    .await
+                    .is_err()
+                {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+            None => tokio::time::sleep(Duration::from_secs(3600)).await,
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(Event::default().data("changed")),
+            (kube, ns),
+        ))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {

@@ -16,6 +16,7 @@ use utoipa::OpenApi;
         crate::start,
         crate::stop,
         crate::tree,
+        crate::watch,
         crate::ticket
     ),
     components(schemas(

@@ -13,7 +13,7 @@ pub const EXIT_CODES: &str = "Exit codes:
   2    bad usage or invalid input (name, quantity, image, flags)
   3    not found (CT or namespace)
   4    conflict: the name is taken, or the CT is in the wrong state
-  5    forbidden by Kubernetes RBAC
+  5    forbidden by Kubernetes RBAC, or credentials not accepted
   6    cluster unreachable, or no usable kubeconfig
   7    refused by the cluster's admission (Pod Security, quota)
   8    --wait timed out, or the CT failed while waited for
@@ -75,6 +75,9 @@ pub struct ServeArgs {
     /// Another Origin allowed to open consoles (repeatable); the server's own is always allowed.
     #[arg(long, value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
+    /// Serve the built web UI from this folder at / (build it with `cargo xtask ui`).
+    #[arg(long, value_name = "DIR")]
+    pub ui_dir: Option<std::path::PathBuf>,
 }
 
 /// Output formats.

@@ -112,7 +112,7 @@ fn from_kind(k: ErrorKind) -> Kind {
         ErrorKind::Invalid => Kind::Usage,
         ErrorKind::NotFound => Kind::NotFound,
         ErrorKind::Conflict => Kind::Conflict,
-        ErrorKind::Forbidden => Kind::Forbidden,
+        ErrorKind::Forbidden | ErrorKind::Unauthenticated => Kind::Forbidden,
         ErrorKind::Rejected => Kind::Rejected,
         ErrorKind::Unreachable => Kind::Unreachable,
         ErrorKind::Timeout => Kind::Timeout,

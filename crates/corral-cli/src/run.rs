@@ -211,6 +211,15 @@ async fn serve(c: &ClusterArgs, a: crate::args::ServeArgs) -> Result<u8, Command
     })?;
     let mut state = corral_api::AppState::new(Arc::new(backend));
     state.allowed_origins = Arc::new(a.allow_origin);
+    if let Some(dir) = &a.ui_dir
+        && !dir.join("index.html").exists()
+    {
+        return Err(CommandError::usage(format!(
+            "--ui-dir {}: no index.html there; build the UI with `cargo xtask ui`",
+            dir.display()
+        )));
+    }
+    state.ui_dir = a.ui_dir;
     let listener = tokio::net::TcpListener::bind(a.listen)
         .await
         .map_err(|e| CommandError {

@@ -37,6 +37,12 @@ pub enum PortError {
         /// The apiserver's message (names verb, resource and namespace).
         message: String,
     },
+    /// The apiserver did not accept the caller's credentials.
+    #[error("not authenticated: {message}")]
+    Unauthenticated {
+        /// The apiserver's message.
+        message: String,
+    },
     /// Admission or validation refused the object (Pod Security, quota, schema).
     #[error("refused by the cluster: {message}")]
     Rejected {

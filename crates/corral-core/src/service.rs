@@ -104,6 +104,8 @@ pub enum ErrorKind {
     Conflict,
     /// RBAC refused the caller.
     Forbidden,
+    /// The cluster did not accept the caller's credentials.
+    Unauthenticated,
     /// The cluster refused the object (admission, quota).
     Rejected,
     /// The cluster cannot be reached.
@@ -294,6 +296,7 @@ pub fn port_kind(e: &PortError) -> ErrorKind {
         PortError::NotFound { .. } | PortError::NamespaceMissing { .. } => ErrorKind::NotFound,
         PortError::AlreadyExists { .. } => ErrorKind::Conflict,
         PortError::Forbidden { .. } => ErrorKind::Forbidden,
+        PortError::Unauthenticated { .. } => ErrorKind::Unauthenticated,
         PortError::Rejected { .. } => ErrorKind::Rejected,
         PortError::Unreachable { .. } => ErrorKind::Unreachable,
         PortError::BadRecord { .. } | PortError::Api { .. } => ErrorKind::Internal,

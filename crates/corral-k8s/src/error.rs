@@ -24,9 +24,7 @@ pub fn port_error(what: &str, e: kube::Error) -> PortError {
                     PortError::Rejected { message: msg }
                 }
                 403 => PortError::Forbidden { message: msg },
-                401 => PortError::Forbidden {
-                    message: format!("not authenticated: {msg}"),
-                },
+                401 => PortError::Unauthenticated { message: msg },
                 400 | 422 => PortError::Rejected { message: msg },
                 _ => PortError::Api {
                     source: Box::new(kube::Error::Api(s)),

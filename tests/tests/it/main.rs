@@ -10,6 +10,7 @@ mod console;
 mod privileged_rootfs;
 mod smoke;
 mod tui;
+mod web;
 
 #[test]
 fn every_test_file_is_a_module() {
