@@ -20,6 +20,9 @@ use kube::{Api, Client};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
+/// Size of the pipes between the exec websocket and the local streams.
+pub const STREAM_BUF: usize = 256 * 1024;
+
 /// A terminal size: columns, rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
@@ -119,12 +122,17 @@ pub async fn run(
     mut io: SessionIo,
 ) -> Result<Ended, ConsoleError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), target.id.namespace.as_str());
-    let ap = AttachParams::default()
+    let mut ap = AttachParams::default()
         .container(target.container.clone())
         .stdin(io.stdin.is_some())
         .stdout(true)
         .stderr(!tty)
         .tty(tty);
+    // kube's default 1 KiB pipes between the websocket and the streams cost
+    // a wake-up per KiB; bulk output needs room.
+    ap.max_stdin_buf_size = Some(STREAM_BUF);
+    ap.max_stdout_buf_size = Some(STREAM_BUF);
+    ap.max_stderr_buf_size = Some(STREAM_BUF);
     let mut proc = pods
         .exec(&target.pod, argv, &ap)
         .await

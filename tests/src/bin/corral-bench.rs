@@ -491,6 +491,134 @@ async fn ws_rtt(corral: &PathBuf, kc: &PathBuf, ns: &str, rounds: usize) -> Vec<
     v
 }
 
+/// One HTTP/1.1 GET over a fresh loopback connection; returns (status, ms).
+async fn http_get(addr: &str, path: &str, token: &str) -> (u16, f64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let status = std::str::from_utf8(&buf[..12.min(buf.len())])
+        .ok()
+        .and_then(|l| l.get(9..12))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, t.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Runs `total` calls of `f` with `conc` in flight; returns latencies (ms), failures and requests/s.
+async fn load<F, Fut>(total: usize, conc: usize, f: F) -> (Vec<f64>, usize, f64)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (bool, f64)>,
+{
+    let started = Instant::now();
+    let results: Vec<(bool, f64)> = stream::iter(0..total)
+        .map(|_| f())
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    let rps = total as f64 / started.elapsed().as_secs_f64();
+    let fails = results.iter().filter(|(ok, _)| !ok).count();
+    (results.into_iter().map(|(_, ms)| ms).collect(), fails, rps)
+}
+
+async fn bench_api_list(n: usize, total: usize) {
+    use std::io::BufRead;
+    let client = counting_client(Arc::new(AtomicU64::new(0))).await;
+    let ns = format!("bench-api-{n}");
+    populate(&client, &ns, n).await;
+    let corral = env("CORRAL_BENCH_CORRAL");
+    let mut server = Command::new(&corral)
+        .arg("--kubeconfig")
+        .arg(env("CORRAL_TEST_KUBECONFIG"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let token = kubectl(&["create", "token", "corral-admin-sa", "-n", "kube-system"])
+        .trim()
+        .to_string();
+    let path = format!("/api/v1/namespaces/{ns}/cts");
+    let (_, warm) = http_get(&addr, &path, &token).await;
+    eprintln!("  first API list: {warm:.0} ms");
+    let (mut api, api_fail, api_rps) = load(total, 16, || async {
+        let (st, ms) = http_get(&addr, &path, &token).await;
+        (st == 200, ms)
+    })
+    .await;
+    let sel = "app.kubernetes.io/managed-by=corral,corral.dev/kind=ct";
+    let (mut direct, direct_fail, direct_rps) = load(total, 16, || {
+        let client = client.clone();
+        let ns = ns.clone();
+        async move {
+            let t = Instant::now();
+            let lp = kube::api::ListParams::default().labels(sel);
+            let (a, b, c) = (
+                kube::Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns),
+                kube::Api::<Pod>::namespaced(client.clone(), &ns),
+                kube::Api::<Service>::namespaced(client.clone(), &ns),
+            );
+            let r = futures::try_join!(a.list(&lp), b.list(&lp), c.list(&lp));
+            (r.is_ok(), t.elapsed().as_secs_f64() * 1000.0)
+        }
+    })
+    .await;
+    let (mut heavy, heavy_fail, heavy_rps) = load(total, 50, || async {
+        let (st, ms) = http_get(&addr, &path, &token).await;
+        (st == 200, ms)
+    })
+    .await;
+    println!(
+        "\n## api-list: `GET {path}` with {n} CTs, {total} requests, vs a direct apiserver list of the same pods, claims and services\n"
+    );
+    println!("| | clients | requests/s | p50 ms | p99 ms | failures |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| corral-api | 16 | {api_rps:.1} | {:.1} | {:.1} | {api_fail} |",
+        median(&mut api),
+        pct(&mut api, 0.99)
+    );
+    println!(
+        "| direct apiserver (kube client, 3 lists) | 16 | {direct_rps:.1} | {:.1} | {:.1} | {direct_fail} |",
+        median(&mut direct),
+        pct(&mut direct, 0.99)
+    );
+    println!(
+        "| corral-api (load test) | 50 | {heavy_rps:.1} | {:.1} | {:.1} | {heavy_fail} |",
+        median(&mut heavy),
+        pct(&mut heavy, 0.99)
+    );
+    println!(
+        "\nratio corral-api/direct requests/s at 16 clients: {:.2}",
+        api_rps / direct_rps
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    drop_ns(&ns);
+    assert_eq!(
+        api_fail + heavy_fail,
+        0,
+        "the API failed requests under load"
+    );
+}
+
 fn bench_rootfs() {
     use corral_tests::podrun::{Ct, ok, sh};
     let dir = env("CORRAL_TEST_ROOTFS_DIR");
@@ -565,8 +693,17 @@ async fn main() {
         }
         "console" => bench_console(if quick { 8 } else { 64 }, if quick { 20 } else { 200 }).await,
         "rootfs" => bench_rootfs(),
+        "api-list" => {
+            if quick {
+                bench_api_list(50, 100).await
+            } else {
+                bench_api_list(1000, 400).await
+            }
+        }
         _ => {
-            eprintln!("usage: corral-bench list|create|startstop|console|rootfs [--quick]");
+            eprintln!(
+                "usage: corral-bench list|api-list|create|startstop|console|rootfs [--quick]"
+            );
             std::process::exit(2);
         }
     }

@@ -333,6 +333,22 @@ async fn websocket_console_bridges_a_ct_and_checks_auth_origin_and_kind() {
             .insert("authorization", format!("Bearer {admin}").parse().unwrap());
         req
     };
+    // The VM is in the datacenter tree beside the CT.
+    let (code, tree) = curl(
+        "GET",
+        &format!("{base}/api/v1/tree?namespace={n}"),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(code, 200);
+    assert!(
+        tree["unscheduled"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["kind"] == "vm" && g["name"] == "vm1"),
+        "{tree}"
+    );
     for (name, status) in [("vm1", 502u16), ("nothing", 404)] {
         let got = match tokio_tungstenite::connect_async(with_bearer(name)).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
