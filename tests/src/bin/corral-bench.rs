@@ -177,7 +177,7 @@ async fn bench_list(sizes: &[usize]) {
     );
     println!("|---|---|---|---|---|---|");
     for &n in sizes {
-        let ns = format!("bench-list-{n}");
+        let ns = format!("bench-list-{n}-{}", std::process::id());
         populate(&client, &ns, n).await;
         let (mut ct, mut kt, mut cr, mut kr) = (vec![], vec![], vec![], vec![]);
         for _ in 0..5 {
@@ -220,7 +220,11 @@ async fn bench_create_startstop(n_create: usize, n_ss: usize) {
     let corral_client = counting_client(corral_count.clone()).await;
     let raw_client = counting_client(raw_count.clone()).await;
     let svc = CtService::new(Arc::new(KubeCt::new(corral_client)));
-    let (ns_c, ns_r) = ("bench-create-corral", "bench-create-raw");
+    let (ns_c, ns_r) = (
+        format!("bench-create-corral-{}", std::process::id()),
+        format!("bench-create-raw-{}", std::process::id()),
+    );
+    let (ns_c, ns_r) = (ns_c.as_str(), ns_r.as_str());
     kubectl(&["create", "namespace", ns_c]);
     kubectl(&["create", "namespace", ns_r]);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -360,7 +364,8 @@ async fn bench_console(mib: usize, rounds: usize) {
     let corral = env("CORRAL_BENCH_CORRAL");
     let kubectl_bin = env("CORRAL_TEST_KUBECTL");
     let kc = env("CORRAL_TEST_KUBECONFIG");
-    let ns = "bench-console";
+    let ns = format!("bench-console-{}", std::process::id());
+    let ns = ns.as_str();
     kubectl(&["create", "namespace", ns]);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let st = Command::new(&corral)
@@ -530,7 +535,7 @@ where
 async fn bench_api_list(n: usize, total: usize) {
     use std::io::BufRead;
     let client = counting_client(Arc::new(AtomicU64::new(0))).await;
-    let ns = format!("bench-api-{n}");
+    let ns = format!("bench-api-{n}-{}", std::process::id());
     populate(&client, &ns, n).await;
     let corral = env("CORRAL_BENCH_CORRAL");
     let mut server = Command::new(&corral)
