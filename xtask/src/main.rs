@@ -90,6 +90,19 @@ fn test(start: Instant, keep: bool) -> Result {
     let rootfs = rootfs::build(start)?;
     let ui_dir = ui::build(start)?;
     let p = cluster::up(start)?;
+    // The integration tests run the `corral` binary; cargo does not build
+    // another package's binary for them, so build it (fresh) first.
+    step(
+        start,
+        "building the corral binary the integration tests run",
+    );
+    let built = cargo()
+        .args(["build", "-p", "corral-cli", "--bin", "corral"])
+        .status()
+        .map_err(|e| format!("building corral: {e}"))?;
+    if !built.success() {
+        return Err("building corral failed".into());
+    }
     step(
         start,
         "running cargo test --workspace with the local cluster",
