@@ -341,16 +341,24 @@ pub async fn tree(
         }
     }
     nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut guests: Vec<(Option<String>, Guest)> = cts
+        .into_iter()
+        .map(|ct| {
+            let g = Guest {
+                kind: "ct".into(),
+                namespace: ct.spec.id.namespace.to_string(),
+                name: ct.spec.id.name.to_string(),
+                status: ct.status.to_string(),
+            };
+            (ct.node, g)
+        })
+        .collect();
+    if let Some(k) = &c.kube {
+        guests.extend(tty::list_vms(k, ns.as_ref().map(Namespace::as_str)).await);
+    }
     let mut unscheduled = Vec::new();
-    for ct in cts {
-        let g = Guest {
-            kind: "ct".into(),
-            namespace: ct.spec.id.namespace.to_string(),
-            name: ct.spec.id.name.to_string(),
-            status: ct.status.to_string(),
-        };
-        match ct
-            .node
+    for (node, g) in guests {
+        match node
             .as_deref()
             .and_then(|n| nodes.iter_mut().find(|x| x.name == n))
         {

@@ -74,6 +74,7 @@ fn observed(name: &str, running: bool) -> Observed {
             ..Default::default()
         },
         created: Some("2026-01-01T00:00:00Z".into()),
+        age_seconds: Some(3600),
         node: running.then(|| "node-a".to_string()),
         ip: None,
         pod: running.then(|| name.to_string()),

@@ -23,7 +23,7 @@ use axum::response::Response;
 use corral_console::{Ended, SessionIo, Size};
 use corral_core::service::ExecTarget;
 use futures::{SinkExt, StreamExt};
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::DynamicObject;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -56,39 +56,22 @@ fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
     own.iter().any(|o| o == origin) || state.allowed_origins.iter().any(|o| o == origin)
 }
 
-fn vmi_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachineInstance"),
-        "virtualmachineinstances",
-    )
-}
-
 /// KubeVirt VMIs (node, guest) the caller may list; none where KubeVirt is not installed.
 pub async fn list_vms(
     kube: &kube::Client,
     ns: Option<&str>,
 ) -> Vec<(Option<String>, crate::wire::Guest)> {
-    let ar = vmi_resource();
-    let api: kube::Api<DynamicObject> = match ns {
-        Some(ns) => kube::Api::namespaced_with(kube.clone(), ns, &ar),
-        None => kube::Api::all_with(kube.clone(), &ar),
-    };
-    let Ok(list) = api.list(&Default::default()).await else {
-        return Vec::new();
-    };
-    list.items
+    corral_k8s::vms::list(kube, ns)
+        .await
         .into_iter()
-        .map(|o| {
+        .map(|v| {
             (
-                o.data["status"]["nodeName"].as_str().map(str::to_string),
+                v.node,
                 crate::wire::Guest {
                     kind: "vm".into(),
-                    namespace: o.metadata.namespace.clone().unwrap_or_default(),
-                    name: o.metadata.name.clone().unwrap_or_default(),
-                    status: o.data["status"]["phase"]
-                        .as_str()
-                        .unwrap_or("Unknown")
-                        .to_string(),
+                    namespace: v.namespace,
+                    name: v.name,
+                    status: v.phase,
                 },
             )
         })
@@ -96,7 +79,7 @@ pub async fn list_vms(
 }
 
 async fn is_vm(kube: &kube::Client, ns: &str, name: &str) -> Result<bool, ApiError> {
-    let ar = vmi_resource();
+    let ar = corral_k8s::vms::resource();
     let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(kube.clone(), ns, &ar);
     match api.get_opt(name).await {
         Ok(o) => Ok(o.is_some()),

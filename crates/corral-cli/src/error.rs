@@ -58,19 +58,9 @@ impl CommandError {
     }
 }
 
-/// The message of `e` followed by each cause that adds something.
+/// The message of an error and each cause that adds something.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let s = c.to_string();
-        if !msg.contains(&s) {
-            msg.push_str(": ");
-            msg.push_str(&s);
-        }
-        cur = c.source();
-    }
-    msg
+    corral_core::error_chain(e)
 }
 
 impl From<ServiceError> for CommandError {

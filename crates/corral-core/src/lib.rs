@@ -23,5 +23,21 @@ pub mod spec;
 mod service_tests;
 
 pub use name::{CtName, CtRef, Namespace};
+
+/// The message of an error followed by each cause that adds something, for
+/// frontends that show one line (CLI, API problem details, TUI status).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !msg.contains(&s) {
+            msg.push_str(": ");
+            msg.push_str(&s);
+        }
+        cur = c.source();
+    }
+    msg
+}
 pub use service::{CtService, ErrorKind, ServiceError};
 pub use spec::{CreateCtInput, CreateCtRequest, CtSpec, StorageMode};

@@ -108,6 +108,8 @@ pub struct Observed {
     pub facts: Facts,
     /// When the record was made (RFC 3339).
     pub created: Option<String>,
+    /// Seconds since the record was made, by the adapter's clock.
+    pub age_seconds: Option<u64>,
     /// Node the pod runs on.
     pub node: Option<String>,
     /// Pod IP.

@@ -330,6 +330,10 @@ impl ServiceError {
     }
 }
 
+/// How old a half-made CT must be before another create may finish it
+/// (younger, it is taken to be a create still at work).
+pub const STALE_CREATE_SECONDS: u64 = 10;
+
 /// What a wait is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitFor {
@@ -405,6 +409,20 @@ impl CtService {
         let (state, existing) = self.state_of(&ct).await?;
         match Self::decide(&ct, state, Action::Create)? {
             Decision::FinishCreate => {
+                // A half-made CT this young is most likely another create
+                // still at work: exactly one create of a name may win.
+                let age = existing
+                    .as_ref()
+                    .and_then(|o| o.age_seconds)
+                    .unwrap_or(u64::MAX);
+                if age < STALE_CREATE_SECONDS {
+                    return Err(ServiceError::Conflict {
+                        ct,
+                        reason: format!(
+                            "another create of that name started {age}s ago and is still at work; if it was interrupted, run this create again after {STALE_CREATE_SECONDS}s to finish it, or delete it"
+                        ),
+                    });
+                }
                 let existing = existing.map(|o| o.spec);
                 if existing.as_ref() != Some(spec) {
                     return Err(ServiceError::Conflict {

@@ -15,6 +15,7 @@ use crate::spec::{CreateCtInput, CreateCtRequest, CtSpec};
 struct Ct {
     input: CreateCtInput,
     facts: Facts,
+    age: u64,
 }
 
 impl Ct {
@@ -32,6 +33,7 @@ impl Ct {
                 volume: VolumePhase::Bound,
                 ..Default::default()
             },
+            age: 3600,
         }
     }
     fn privileged(mut self) -> Self {
@@ -54,6 +56,10 @@ impl Ct {
         self.facts.record_complete = false;
         self
     }
+    fn just_made(mut self) -> Self {
+        self.age = 2;
+        self
+    }
     fn request(&self) -> CreateCtRequest {
         CreateCtRequest::validate(&self.input).unwrap()
     }
@@ -65,6 +71,7 @@ impl Ct {
             spec: self.spec(),
             facts: self.facts.clone(),
             created: None,
+            age_seconds: Some(self.age),
             node: None,
             ip: None,
             pod: self.facts.pod.as_ref().map(|_| self.input.name.clone()),
@@ -352,4 +359,18 @@ fn unreachable_cluster_maps_to_its_kind() {
     });
     let e = block_on(service(m).start(&ct.spec().id)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unreachable);
+}
+
+#[test]
+fn a_create_still_at_work_is_not_finished_by_a_second_create() {
+    let ct = Ct::test("web1").incomplete().just_made();
+    let o = ct.observed();
+    let mut m = MockCtPorts::new();
+    m.expect_get().returning(move |_| Ok(Some(o.clone())));
+    m.expect_ensure_service().never();
+    m.expect_ensure_pod().never();
+    m.expect_mark_complete().never();
+    let e = block_on(service(m).create(&ct.request())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("still at work"), "{e}");
 }

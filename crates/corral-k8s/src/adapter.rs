@@ -199,6 +199,10 @@ pub fn observed(
             .creation_timestamp
             .as_ref()
             .map(|t| t.0.to_string()),
+        age_seconds: pvc.metadata.creation_timestamp.as_ref().map(|t| {
+            u64::try_from(k8s_openapi::jiff::Timestamp::now().as_second() - t.0.as_second())
+                .unwrap_or(0)
+        }),
         node: pod
             .and_then(|p| p.spec.as_ref())
             .and_then(|s| s.node_name.clone()),

@@ -12,6 +12,7 @@ pub mod adapter;
 pub mod client;
 pub mod error;
 pub mod render;
+pub mod vms;
 
 pub use adapter::KubeCt;
 pub use client::{ClientError, ClusterTarget, connect};

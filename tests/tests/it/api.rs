@@ -1,50 +1,13 @@
 //! `corral serve` on the local cluster: REST as the caller, the websocket
 //! console, VM/CT detection, and the in-cluster manifests.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::common::{Cluster, cluster, corral_bin};
-
-/// A running `corral serve`, stopped on drop.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(c: &Cluster) -> Server {
-    let mut child = Command::new(corral_bin())
-        .arg("--kubeconfig")
-        .arg(&c.admin)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    Server { child, addr }
-}
+use crate::common::{Cluster, cluster, serve};
 
 fn token(c: &Cluster, ns: &str, sa: &str) -> String {
     let r = c.kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"]);
@@ -78,7 +41,7 @@ fn curl(
 #[test]
 fn rest_api_acts_as_the_caller() {
     let Some(c) = cluster() else { return };
-    let s = serve(&c);
+    let s = serve(&c, &[]);
     let ns = c.namespace("api", &[]);
     let base = format!("http://{}/api/v1", s.addr);
     let admin = token(&c, "kube-system", "corral-admin-sa");
@@ -237,7 +200,7 @@ async fn ws_connect(
 #[tokio::test]
 async fn websocket_console_bridges_a_ct_and_checks_auth_origin_and_kind() {
     let Some(c) = cluster() else { return };
-    let s = serve(&c);
+    let s = serve(&c, &[]);
     let ns = c.namespace("tty", &[]);
     let n = ns.name.clone();
     let admin = token(&c, "kube-system", "corral-admin-sa");

@@ -271,6 +271,13 @@ async fn an_interrupted_create_is_finished_by_create_or_removed_by_delete() {
         let start = c.corral(&["-n", &n, "ct", "start", "finish"]);
         assert_eq!(start.code, 4);
         assert!(start.stderr.contains("create did not finish"), "{start:?}");
+        // Too young: it could be another create at work.
+        let young = c.corral(&["-n", &n, "ct", "create", "finish", "--image", "alpine"]);
+        assert_eq!(young.code, 4, "{young:?}");
+        assert!(young.stderr.contains("still at work"), "{young:?}");
+        std::thread::sleep(std::time::Duration::from_secs(
+            corral_core::service::STALE_CREATE_SECONDS + 1,
+        ));
         ok(c.corral(&[
             "-n", &n, "ct", "create", "finish", "--image", "alpine", "--wait",
         ]));

@@ -1,7 +1,8 @@
 //! Access to the local cluster and the `corral` binary.
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The local cluster as `cargo xtask test` describes it in the environment.
@@ -150,4 +151,43 @@ impl Drop for Ns<'_> {
             .cluster
             .kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
+}
+
+/// A running `corral serve`, stopped on drop.
+pub struct Server {
+    child: Child,
+    /// host:port it listens on.
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `corral serve` on a free loopback port as the admin user, with `extra` flags.
+pub fn serve(c: &Cluster, extra: &[&std::ffi::OsStr]) -> Server {
+    let mut child = Command::new(corral_bin())
+        .arg("--kubeconfig")
+        .arg(&c.admin)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Server { child, addr }
 }

@@ -61,6 +61,7 @@ fn tui_stops_and_starts_a_ct_with_keystrokes() {
     tmux(&["send-keys", "-t", &session, "d"]);
     let confirm = wait_line(&session, "Delete CT", "pet");
     tmux(&["send-keys", "-t", &session, "n"]);
+    let kept = wait_line(&session, "kept", "pet");
     tmux(&["send-keys", "-t", &session, "q"]);
     let after = wait_line(&session, "tui-exit=", "");
     tmux(&["kill-session", "-t", &session]);
@@ -86,6 +87,7 @@ fn tui_stops_and_starts_a_ct_with_keystrokes() {
         confirm.contains("every file on it are deleted"),
         "{confirm}"
     );
+    assert!(kept.contains("kept"), "{kept}");
     assert!(after.contains("tui-exit=0"), "{after}");
     assert_eq!(
         c.names(&ns.name, "pvc"),

@@ -1,11 +1,10 @@
 //! The web UI in headless Chromium (playwright-core), against `corral serve`
 //! on the local cluster. Screenshots of each step go to `tests/artifacts/web`.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::common::{cluster, corral_bin};
+use crate::common::{cluster, serve};
 
 #[test]
 fn web_ui_signs_in_creates_stops_starts_consoles_and_deletes() {
@@ -21,25 +20,8 @@ fn web_ui_signs_in_creates_stops_starts_consoles_and_deletes() {
         }
     };
     let ns = c.namespace("web", &[]);
-    let mut server = Command::new(corral_bin())
-        .arg("--kubeconfig")
-        .arg(&c.admin)
-        .args(["serve", "--listen", "127.0.0.1:0", "--ui-dir"])
-        .arg(&ui)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let server = serve(&c, &["--ui-dir".as_ref(), ui.as_os_str()]);
+    let addr = server.addr.clone();
     let token = c.kubectl(&[
         "create",
         "token",
@@ -58,8 +40,7 @@ fn web_ui_signs_in_creates_stops_starts_consoles_and_deletes() {
         .env("CHROMIUM", "/usr/bin/chromium")
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert!(
         out.status.success(),
         "UI test failed:\n{}\n{}",

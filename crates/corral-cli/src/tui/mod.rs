@@ -16,7 +16,6 @@ use corral_core::{CtName, CtRef, Namespace};
 use corral_k8s::KubeCt;
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use tokio::sync::mpsc;
 
 use crate::error::{CommandError, Kind as ErrKind};
@@ -41,32 +40,16 @@ fn ct_rows(views: Vec<corral_core::service::CtView>) -> Vec<Row> {
 
 /// KubeVirt VMIs, where the CRD exists and the caller may list them.
 async fn vm_rows(client: &kube::Client, ns: Option<&str>) -> Vec<Row> {
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kubevirt.io", "v1", "VirtualMachineInstance"),
-        "virtualmachineinstances",
-    );
-    let api: kube::Api<DynamicObject> = match ns {
-        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &ar),
-        None => kube::Api::all_with(client.clone(), &ar),
-    };
-    let Ok(list) = api.list(&Default::default()).await else {
-        return Vec::new();
-    };
-    list.items
+    corral_k8s::vms::list(client, ns)
+        .await
         .into_iter()
-        .map(|o| Row {
+        .map(|v| Row {
             kind: Kind::Vm,
-            namespace: o.metadata.namespace.clone().unwrap_or_default(),
-            name: o.metadata.name.clone().unwrap_or_default(),
-            status: o.data["status"]["phase"]
-                .as_str()
-                .unwrap_or("Unknown")
-                .to_string(),
+            namespace: v.namespace,
+            name: v.name,
+            status: v.phase,
             mode: "-".into(),
-            node: o.data["status"]["nodeName"]
-                .as_str()
-                .unwrap_or("-")
-                .to_string(),
+            node: v.node.unwrap_or_else(|| "-".into()),
             cpu: "-".into(),
             mem: "-".into(),
             disk: "-".into(),
