@@ -91,7 +91,7 @@ try {
   page.once('dialog', (d) => d.accept('webui1'));
   await page.waitForSelector('#btn-delete');
   await page.click('#btn-delete');
-  await guest('webui1').waitFor({ state: 'detached', timeout: 60000 });
+  await guest('webui1').waitFor({ state: 'detached', timeout: 180000 });
   await shot('deleted');
 } catch (e) {
   await fail(`UI test failed: ${e.stack || e}`);

@@ -108,7 +108,16 @@ fn test(start: Instant, keep: bool) -> Result {
         "running cargo test --workspace with the local cluster",
     );
     let status = cargo()
-        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        // Cluster tests share one two-core machine with the control plane;
+        // a bounded number at once keeps their timings honest.
+        .args([
+            "test",
+            "--workspace",
+            "--all-targets",
+            "--no-fail-fast",
+            "--",
+            "--test-threads=6",
+        ])
         .env("CORRAL_TEST_KUBECONFIG", p.kubeconfig("admin"))
         .env("CORRAL_TEST_DEV_KUBECONFIG", p.kubeconfig("dev"))
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
