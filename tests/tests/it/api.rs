@@ -229,20 +229,29 @@ async fn websocket_console_bridges_a_ct_and_checks_auth_origin_and_kind() {
     ))
     .await
     .unwrap();
+    // Output first, exit after: kwok's pty copy may drop what a shell prints
+    // in the instant it exits, so the checked output is read before `exit`.
     ws.send(Message::Binary(
-        b"stty size; echo corral-$((40+2)); exit\n".to_vec().into(),
+        b"stty size; echo corral-$((40+2))\n".to_vec().into(),
     ))
     .await
     .unwrap();
     let mut out = Vec::new();
     let mut end = None;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut sent_exit = false;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while let Ok(Some(Ok(m))) = tokio::time::timeout_at(deadline, ws.next()).await {
         match m {
             Message::Binary(b) => out.extend_from_slice(&b),
             Message::Text(t) => end = Some(serde_json::from_str::<serde_json::Value>(&t).unwrap()),
             Message::Close(_) => break,
             _ => {}
+        }
+        if !sent_exit && String::from_utf8_lossy(&out).contains("corral-42") {
+            ws.send(Message::Binary(b"exit\n".to_vec().into()))
+                .await
+                .unwrap();
+            sent_exit = true;
         }
     }
     let text = String::from_utf8_lossy(&out);
