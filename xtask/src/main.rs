@@ -216,7 +216,7 @@ fn demo(start: Instant) -> Result {
     let _ = Command::new(&corral)
         .arg("--kubeconfig")
         .arg(&kc)
-        .args(["ct", "delete", "web1", "--yes"])
+        .args(["ct", "delete", "web1", "--yes", "--wait"])
         .output();
     run_corral(&[
         "ct",
@@ -243,8 +243,26 @@ fn demo(start: Instant) -> Result {
     run_corral(&["ct", "stop", "web1", "--wait"])?;
     run_corral(&["ct", "start", "web1", "--wait"])?;
     run_corral(&["ct", "show", "web1"])?;
+    let ui_dir = ui::build(start)?;
+    let addr = "127.0.0.1:8080";
+    cluster::spawn(
+        &p,
+        "corral-serve",
+        &corral,
+        &[
+            "--kubeconfig".into(),
+            kc.display().to_string(),
+            "serve".into(),
+            "--listen".into(),
+            addr.into(),
+            "--ui-dir".into(),
+            ui_dir.display().to_string(),
+        ],
+    )?;
     eprintln!(
-        "\nThe local cluster keeps running. Point corral at it with:\n  eval \"$(cargo xtask cluster env)\"\n  target/debug/corral ct list\nStop it with: cargo xtask cluster down"
+        "\nWeb UI and API: http://{addr}/ (sign in with the token this prints:\n  {} --kubeconfig {} create token corral-admin-sa -n kube-system)\n\nThe local cluster and the API keep running. Point corral at the cluster with:\n  eval \"$(cargo xtask cluster env)\"\n  target/debug/corral ct list\n  target/debug/corral tui\nStop everything with: cargo xtask cluster down",
+        p.kubectl().display(),
+        kc.display()
     );
     Ok(())
 }
