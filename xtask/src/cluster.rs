@@ -118,27 +118,38 @@ pub fn build(start: Instant, p: &Paths) -> Result {
             &mut cmd,
         )?;
     }
-    if !p.etcd_bin.join("etcd").exists() {
-        fs::create_dir_all(&p.etcd_bin).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("go");
-        cmd.current_dir(go.join("etcd"))
-            .env("CGO_ENABLED", "0")
-            .args(["build", "-trimpath", "-ldflags", "-s -w", "-o"])
-            .arg(p.etcd_bin.join("etcd"))
-            .arg(".");
-        run_long(start, &format!("building etcd {ETCD_VERSION}"), &mut cmd)?;
-    }
-    if !p.kwok_bin.join("kwok").exists() {
-        fs::create_dir_all(&p.kwok_bin).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new("go");
-        cmd.current_dir(go.join("kwok"))
-            .env("CGO_ENABLED", "0")
-            .args(["build", "-trimpath", "-ldflags", "-s -w", "-o"])
-            .arg(p.kwok_bin.join("kwok"))
-            .arg("sigs.k8s.io/kwok/cmd/kwok");
-        run_long(start, &format!("building kwok {KWOK_VERSION}"), &mut cmd)?;
-    }
+    go_build(
+        start,
+        &go.join("etcd"),
+        &p.etcd_bin.join("etcd"),
+        ".",
+        &format!("etcd {ETCD_VERSION}"),
+    )?;
+    go_build(
+        start,
+        &go.join("kwok"),
+        &p.kwok_bin.join("kwok"),
+        "sigs.k8s.io/kwok/cmd/kwok",
+        &format!("kwok {KWOK_VERSION}"),
+    )?;
     Ok(())
+}
+
+/// Builds one static Go command from a wrapper module, unless `out` exists.
+fn go_build(start: Instant, module: &Path, out: &Path, package: &str, what: &str) -> Result {
+    if out.exists() {
+        return Ok(());
+    }
+    if let Some(d) = out.parent() {
+        fs::create_dir_all(d).map_err(|e| e.to_string())?;
+    }
+    let mut cmd = Command::new("go");
+    cmd.current_dir(module)
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-trimpath", "-ldflags", "-s -w", "-o"])
+        .arg(out)
+        .arg(package);
+    run_long(start, &format!("building {what}"), &mut cmd).map(|_| ())
 }
 
 fn write(path: &Path, text: &str) -> Result {

@@ -2,39 +2,21 @@
 //! cluster; the ports are mockall mocks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use corral_core::lifecycle::{Facts, PodFacts, VolumePhase};
-use corral_core::ports::{CtPorts, EventInfo, Observed, PortError, VolumeInfo};
-use corral_core::{CreateCtInput, CreateCtRequest, CtRef, CtService, CtSpec, Namespace};
+use corral_core::ports::{
+    CtPorts, EventInfo, MockCtPorts as MockPorts, Observed, PortError, VolumeInfo,
+};
+use corral_core::{CreateCtInput, CreateCtRequest, CtService};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use crate::backend::{Backend, Caller};
 use crate::error::ApiError;
 use crate::{AppState, router};
-
-mockall::mock! {
-    pub Ports {}
-    #[async_trait]
-    impl CtPorts for Ports {
-        async fn get(&self, id: &CtRef) -> Result<Option<Observed>, PortError>;
-        async fn list(&self, namespace: Option<Namespace>) -> Result<Vec<Observed>, PortError>;
-        async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError>;
-        async fn check_admission(&self, spec: &CtSpec) -> Result<(), PortError>;
-        async fn create_record(&self, spec: &CtSpec) -> Result<(), PortError>;
-        async fn ensure_service(&self, spec: &CtSpec) -> Result<(), PortError>;
-        async fn ensure_pod(&self, spec: &CtSpec) -> Result<(), PortError>;
-        async fn mark_complete(&self, id: &CtRef) -> Result<(), PortError>;
-        async fn delete_pod(&self, id: &CtRef) -> Result<(), PortError>;
-        async fn delete_service(&self, id: &CtRef) -> Result<(), PortError>;
-        async fn delete_record(&self, id: &CtRef) -> Result<(), PortError>;
-        async fn wait_for_change(&self, id: &CtRef, timeout: Duration) -> Result<(), PortError>;
-    }
-}
 
 struct TestBackend(Arc<MockPorts>);
 

@@ -138,7 +138,7 @@ pub struct EventInfo {
 }
 
 /// What the service layer needs from a cluster.
-#[cfg_attr(test, mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait CtPorts: Send + Sync {
     /// Reads one CT; `None` when it has no record.

@@ -133,6 +133,12 @@ pub enum ServiceError {
         #[source]
         source: LifecycleError,
     },
+    /// The CT has no record (for reads that are not a lifecycle action).
+    #[error("CT {ct} does not exist; `corral ct list` shows the CTs in this namespace")]
+    NotFound {
+        /// The CT.
+        ct: CtRef,
+    },
     /// Reading the CT from the cluster failed.
     #[error("reading CT {ct}: {source}")]
     Observe {
@@ -314,6 +320,7 @@ impl ServiceError {
                 _ => ErrorKind::Conflict,
             },
             S::Conflict { .. } => ErrorKind::Conflict,
+            S::NotFound { .. } => ErrorKind::NotFound,
             S::WaitTimeout { .. } | S::WaitFailed { .. } => ErrorKind::Timeout,
             S::Observe { source, .. }
             | S::List { source }
@@ -587,11 +594,7 @@ impl CtService {
     pub async fn get(&self, ct: &CtRef) -> Result<CtView, ServiceError> {
         match self.state_of(ct).await? {
             (_, Some(o)) => Ok(o.into()),
-            (_, None) => Err(ServiceError::Lifecycle {
-                action: Action::Exec,
-                ct: ct.clone(),
-                source: LifecycleError::NotFound,
-            }),
+            (_, None) => Err(ServiceError::NotFound { ct: ct.clone() }),
         }
     }
 

@@ -71,7 +71,6 @@ async fn counting_client(counter: Arc<AtomicU64>) -> kube::Client {
     })
     .await
     .unwrap();
-    let ns = config.default_namespace.clone();
     let layer = tower::util::MapRequestLayer::new(move |r: http::Request<kube::client::Body>| {
         counter.fetch_add(1, Ordering::Relaxed);
         r
@@ -80,16 +79,6 @@ async fn counting_client(counter: Arc<AtomicU64>) -> kube::Client {
         .unwrap()
         .with_layer(&layer)
         .build()
-        .into_default_ns(ns)
-}
-
-trait IntoDefault {
-    fn into_default_ns(self, ns: String) -> kube::Client;
-}
-impl IntoDefault for kube::Client {
-    fn into_default_ns(self, _ns: String) -> kube::Client {
-        self
-    }
 }
 
 fn kubectl(args: &[&str]) -> String {
