@@ -116,8 +116,12 @@ fn wrong_state_not_found_and_conflict_have_their_own_codes() {
             "it already exists",
         ),
         (&["ct", "start", "web1"], 4, "it is already Running"),
-        (&["ct", "show", "ghost"], 3, "it does not exist"),
-        (&["ct", "delete", "ghost", "--yes"], 3, "it does not exist"),
+        (&["ct", "show", "ghost"], 3, "/ghost does not exist"),
+        (
+            &["ct", "delete", "ghost", "--yes"],
+            3,
+            "/ghost does not exist",
+        ),
         (&["ct", "stop", "ghost"], 3, "it does not exist"),
         (&["ct", "delete", "web1"], 2, "Refusing without --yes"),
     ];
