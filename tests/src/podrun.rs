@@ -130,10 +130,13 @@ exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HO
             std::thread::sleep(Duration::from_millis(20));
         };
         let m = Main { child, pid1, run };
-        // Wait until the entrypoint has chrooted into the volume.
+        // Wait until the entrypoint has chrooted into the volume and its shell
+        // catches SIGTERM (PID 1 of a namespace ignores signals it has no
+        // handler for, so a stop sent earlier would be lost).
         let started = Instant::now();
-        while !std::fs::read_link(format!("/proc/{}/root", m.pid1))
+        while !(std::fs::read_link(format!("/proc/{}/root", m.pid1))
             .is_ok_and(|r| r.ends_with("corral/rootfs"))
+            && catches_term(m.pid1))
         {
             if started.elapsed() > Duration::from_secs(10) {
                 break;
@@ -203,6 +206,18 @@ impl Main {
         let _ = self.child.wait();
         started.elapsed()
     }
+}
+
+/// True when the process has a handler for SIGTERM (bit 15 of SigCgt).
+fn catches_term(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigCgt:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
+        .is_some_and(|mask| mask & (1 << 14) != 0)
 }
 
 /// Host pid of PID 1 of the namespace `unshare --fork` made.
