@@ -16,7 +16,7 @@ fn wait_line(session: &str, a: &str, b: &str) -> String {
     loop {
         let pane = tmux(&["capture-pane", "-p", "-t", session]);
         if pane.lines().any(|l| l.contains(a) && l.contains(b))
-            || started.elapsed() > Duration::from_secs(30)
+            || started.elapsed() > Duration::from_secs(120)
         {
             return pane;
         }
