@@ -35,6 +35,7 @@ pub const DEV_NS: &str = "corral-dev";
 pub const KWOK_NODES: [&str; 2] = ["kwok-node-0", "kwok-node-1"];
 
 /// Paths of one cluster.
+#[derive(Clone)]
 pub struct Paths {
     /// State folder.
     pub dir: PathBuf,
@@ -100,10 +101,7 @@ pub fn build(start: Instant, p: &Paths) -> Result {
     if !k8s.iter().all(|b| p.k8s_bin.join(b).exists()) {
         fs::create_dir_all(&p.k8s_bin).map_err(|e| e.to_string())?;
         let v = K8S_VERSION;
-        let minor = v.split('.').nth(1).unwrap_or("36");
-        let ld = format!(
-            "-s -w -X k8s.io/component-base/version.gitVersion={v} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor} -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion={v} -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor={minor}"
-        );
+        let ld = version_ldflags();
         let mut cmd = Command::new("go");
         cmd.current_dir(go.join("kubernetes"))
             .env("CGO_ENABLED", "0")
@@ -135,8 +133,18 @@ pub fn build(start: Instant, p: &Paths) -> Result {
     Ok(())
 }
 
+/// `-ldflags` that stamp the pinned version into Kubernetes binaries
+/// (`/version` and `kubelet --version` say it).
+pub fn version_ldflags() -> String {
+    let v = K8S_VERSION;
+    let minor = v.split('.').nth(1).unwrap_or("36");
+    format!(
+        "-s -w -X k8s.io/component-base/version.gitVersion={v} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor} -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion={v} -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor={minor}"
+    )
+}
+
 /// Builds one static Go command from a wrapper module, unless `out` exists.
-fn go_build(start: Instant, module: &Path, out: &Path, package: &str, what: &str) -> Result {
+pub fn go_build(start: Instant, module: &Path, out: &Path, package: &str, what: &str) -> Result {
     if out.exists() {
         return Ok(());
     }
@@ -152,7 +160,7 @@ fn go_build(start: Instant, module: &Path, out: &Path, package: &str, what: &str
     run_long(start, &format!("building {what}"), &mut cmd).map(|_| ())
 }
 
-fn write(path: &Path, text: &str) -> Result {
+pub fn write(path: &Path, text: &str) -> Result {
     if let Some(d) = path.parent() {
         fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
     }
@@ -216,7 +224,7 @@ fn issue(pki: &Path, name: &str, subject: &str, sans: &[&str]) -> Result {
     )
 }
 
-fn pki(p: &Paths) -> Result {
+pub fn pki(p: &Paths) -> Result {
     let pki = p.pki();
     fs::create_dir_all(&pki).map_err(|e| e.to_string())?;
     if !pki.join("ca.crt").exists() {
@@ -284,7 +292,28 @@ fn pki(p: &Paths) -> Result {
         "/CN=kwok-kubelet",
         &["IP:127.0.0.1", "DNS:localhost"],
     )?;
+    // The real node's kubelet (Node authorizer: system:node:<name> in
+    // system:nodes), its serving certificate, and kube-proxy (bound to
+    // system:node-proxier by the default RBAC policy).
+    issue(
+        &pki,
+        "kubelet",
+        &format!("/CN=system:node:{}/O=system:nodes", crate::node::NODE_NAME),
+        &[],
+    )?;
+    issue(
+        &pki,
+        "kubelet-serving",
+        &format!("/CN=system:node:{}", crate::node::NODE_NAME),
+        &[
+            &format!("IP:{}", crate::node::NODE_IP),
+            &format!("DNS:{}", crate::node::NODE_NAME),
+        ],
+    )?;
+    issue(&pki, "kube-proxy", "/CN=system:kube-proxy", &[])?;
     for (user, cert) in [
+        ("kubelet", "kubelet"),
+        ("kube-proxy", "kube-proxy"),
         ("admin", "admin"),
         ("kcm", "kcm"),
         ("scheduler", "scheduler"),
@@ -445,6 +474,31 @@ roleRef:
     y
 }
 
+/// True when the process `up` recorded under `name` is alive.
+pub fn is_running(p: &Paths, name: &str) -> bool {
+    read_pid(p, name).is_some_and(alive)
+}
+
+/// Stops the process recorded under `name` (TERM, then KILL after 10 s) and
+/// forgets its pid; says what it stopped.
+pub fn stop(p: &Paths, name: &str) -> Option<String> {
+    let pid = read_pid(p, name)?;
+    let mut said = None;
+    if alive(pid) {
+        let _ = run(Command::new("kill").arg("-TERM").arg(pid.to_string()));
+        let began = Instant::now();
+        while alive(pid) && began.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if alive(pid) {
+            let _ = run(Command::new("kill").arg("-KILL").arg(pid.to_string()));
+        }
+        said = Some(format!("{name} (pid {pid})"));
+    }
+    let _ = fs::remove_file(p.pid(name));
+    said
+}
+
 fn read_pid(p: &Paths, name: &str) -> Option<u32> {
     fs::read_to_string(p.pid(name)).ok()?.trim().parse().ok()
 }
@@ -488,13 +542,13 @@ fn kubeconfig_flags(p: &Paths, user: &str) -> [String; 3] {
     ]
 }
 
-fn kubectl(p: &Paths) -> Command {
+pub fn kubectl(p: &Paths) -> Command {
     let mut c = Command::new(p.kubectl());
     c.arg("--kubeconfig").arg(p.kubeconfig("admin"));
     c
 }
 
-fn wait_until(
+pub fn wait_until(
     start: Instant,
     what: &str,
     timeout: Duration,
@@ -527,17 +581,27 @@ pub fn healthy(p: &Paths) -> bool {
         && COMPONENTS.iter().all(|c| read_pid(p, c).is_some_and(alive))
 }
 
-/// Starts the cluster, reusing a healthy running one.
-pub fn up(start: Instant) -> Result<Paths> {
+/// Starts the cluster, reusing a healthy running one; with `real_node`,
+/// adds the real node (see `node.rs`) to it.
+pub fn up(start: Instant, real_node: bool) -> Result<Paths> {
     let p = Paths::new();
     if healthy(&p) {
         step(
             start,
             "a healthy local cluster is already running; reusing it",
         );
-        summary(&p);
-        return Ok(p);
+    } else {
+        control_plane(start, &p)?;
     }
+    if real_node {
+        crate::node::up(start, &p)?;
+    }
+    summary(&p);
+    Ok(p)
+}
+
+fn control_plane(start: Instant, p: &Paths) -> Result {
+    let p = p.clone();
     ensure_debian(start, &[("openssl", "openssl")])?;
     build(start, &p)?;
     // A half-alive cluster from an earlier run is stopped first.
@@ -685,14 +749,22 @@ pub fn up(start: Instant) -> Result<Paths> {
         Duration::from_secs(120),
         || run(kubectl(&p).args(["get", "serviceaccount", "default", "-n", "default"])).is_ok(),
     )?;
-    summary(&p);
-    Ok(p)
+    Ok(())
 }
 
 fn summary(p: &Paths) {
     eprintln!(
-        "\nlocal cluster {K8S_VERSION} on 127.0.0.1:{APISERVER_PORT} (kwok nodes: {})\n  admin kubeconfig:     {}\n  non-admin kubeconfig: {} (edit in namespace {DEV_NS})\n  restricted namespace: {RESTRICTED_NS}\n  logs:                 {}\n  use it:               eval \"$(cargo xtask cluster env)\"\n",
+        "\nlocal cluster {K8S_VERSION} on 127.0.0.1:{APISERVER_PORT} (kwok nodes: {}{})\n  admin kubeconfig:     {}\n  non-admin kubeconfig: {} (edit in namespace {DEV_NS})\n  restricted namespace: {RESTRICTED_NS}\n  logs:                 {}\n  use it:               eval \"$(cargo xtask cluster env)\"\n",
         KWOK_NODES.join(", "),
+        if crate::node::running(p) {
+            format!(
+                "; real node: {} — pick it with `corral ct create --node {}`",
+                crate::node::NODE_NAME,
+                crate::node::NODE_NAME
+            )
+        } else {
+            String::new()
+        },
         p.kubeconfig("admin").display(),
         p.kubeconfig("dev").display(),
         p.dir.join("logs").display()
@@ -700,7 +772,8 @@ fn summary(p: &Paths) {
 }
 
 fn down_quiet(p: &Paths) -> Vec<String> {
-    let mut stopped = Vec::new();
+    // The real node (if any) first: its containers, mounts and network.
+    let mut stopped = crate::node::down(p);
     // Extra processes (the demo's `corral serve`) first, then the control plane in reverse.
     let extra: Vec<String> = fs::read_dir(p.dir.join("pids"))
         .map(|rd| {
@@ -712,6 +785,7 @@ fn down_quiet(p: &Paths) -> Vec<String> {
                         .map(str::to_string)
                 })
                 .filter(|n| !COMPONENTS.contains(&n.as_str()))
+                .filter(|n| !crate::node::PROCESSES.contains(&n.as_str()))
                 .collect()
         })
         .unwrap_or_default();
@@ -720,21 +794,7 @@ fn down_quiet(p: &Paths) -> Vec<String> {
         .chain(COMPONENTS.iter().rev().map(|c| c.to_string()))
         .collect();
     for name in order.iter().map(String::as_str) {
-        let Some(pid) = read_pid(p, name) else {
-            continue;
-        };
-        if alive(pid) {
-            let _ = run(Command::new("kill").arg("-TERM").arg(pid.to_string()));
-            let began = Instant::now();
-            while alive(pid) && began.elapsed() < Duration::from_secs(10) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if alive(pid) {
-                let _ = run(Command::new("kill").arg("-KILL").arg(pid.to_string()));
-            }
-            stopped.push(format!("{name} (pid {pid})"));
-        }
-        let _ = fs::remove_file(p.pid(name));
+        stopped.extend(stop(p, name));
     }
     stopped
 }
@@ -757,7 +817,10 @@ pub fn down(start: Instant) -> Result {
 /// Prints each component's pid and liveness.
 pub fn status() -> Result {
     let p = Paths::new();
-    for c in COMPONENTS {
+    let node = crate::node::PROCESSES
+        .iter()
+        .filter(|c| read_pid(&p, c).is_some());
+    for c in COMPONENTS.iter().chain(node) {
         let state = match read_pid(&p, c) {
             Some(pid) if alive(pid) => format!("running (pid {pid})"),
             Some(pid) => format!("dead (pid {pid} gone; see {})", p.log(c).display()),

@@ -7,6 +7,7 @@
 //! Few dependencies on purpose: std only, tools called as processes.
 
 mod cluster;
+mod node;
 mod rootfs;
 mod ui;
 mod util;
@@ -22,7 +23,10 @@ use util::{Result, repo_root, step};
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  cluster up       start the local cluster (builds binaries on first use)
+  cluster up [--real-node]
+                   start the local cluster (builds binaries on first use);
+                   --real-node adds a kubelet with containerd that runs pods
+                   for real (root; Debian's containerd, runc, CNI plugins)
   cluster down     stop the processes `up` started and drop the cluster's data
   cluster status   show each component and whether the apiserver is ready
   cluster env      print export lines for KUBECONFIG and PATH
@@ -43,7 +47,8 @@ fn main() -> ExitCode {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["cluster", "up"] => cluster::up(start).map(|_| ()),
+        ["cluster", "up"] => cluster::up(start, false).map(|_| ()),
+        ["cluster", "up", "--real-node"] => cluster::up(start, true).map(|_| ()),
         ["cluster", "down"] => cluster::down(start),
         ["cluster", "status"] => cluster::status(),
         ["cluster", "env"] => {
@@ -89,7 +94,7 @@ fn test(start: Instant, keep: bool) -> Result {
     )?;
     let rootfs = rootfs::build(start)?;
     let ui_dir = ui::build(start)?;
-    let p = cluster::up(start)?;
+    let p = cluster::up(start, true)?;
     // The integration tests run the `corral` binary; cargo does not build
     // another package's binary for them, so build it (fresh) first.
     step(
@@ -141,7 +146,7 @@ fn bench(start: Instant, name: &str, quick: bool) -> Result {
     let p = if name == "rootfs" {
         cluster::Paths::new()
     } else {
-        cluster::up(start)?
+        cluster::up(start, false)?
     };
     let profile = if quick { "dev" } else { "release" };
     step(
@@ -188,7 +193,7 @@ fn bench(start: Instant, name: &str, quick: bool) -> Result {
 }
 
 fn demo(start: Instant) -> Result {
-    let p = cluster::up(start)?;
+    let p = cluster::up(start, true)?;
     step(start, "building corral");
     let st = cargo()
         .args(["build", "-q", "-p", "corral-cli"])

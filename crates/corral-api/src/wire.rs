@@ -29,6 +29,9 @@ pub struct CreateCt {
     /// Privileged storage mode (the volume becomes the root filesystem).
     #[serde(default)]
     pub privileged: bool,
+    /// Node to pin the CT to (as `corral ct create --node`); absent: the scheduler chooses.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl CreateCt {
@@ -42,6 +45,7 @@ impl CreateCt {
             memory: self.memory,
             disk: self.disk,
             privileged: self.privileged,
+            node: self.node,
         }
     }
 }

@@ -145,6 +145,9 @@ pub struct CreateArgs {
     /// Privileged mode: the volume becomes the root filesystem (seeded from the image on first boot), so everything under / survives stop/start. Needs a full OS image and a namespace that allows CAP_SYS_ADMIN.
     #[arg(long)]
     pub privileged: bool,
+    /// Pin the CT to this node, as a Proxmox guest lives on one node: its pod always runs there (and may run on a node tainted corral.dev/node=<node>:NoSchedule). Default: the scheduler chooses at every start.
+    #[arg(long, value_name = "NODE")]
+    pub node: Option<String>,
     /// Waiting.
     #[command(flatten)]
     pub wait: WaitArgs,

@@ -57,6 +57,7 @@ fn create_request(
         memory: Some(a.mem.clone()),
         disk: Some(a.disk.clone()),
         privileged: a.privileged,
+        node: a.node.clone(),
     };
     CreateCtRequest::validate(&input)
         .map(Some)

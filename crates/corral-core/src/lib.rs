@@ -22,7 +22,7 @@ pub mod spec;
 #[cfg(test)]
 mod service_tests;
 
-pub use name::{CtName, CtRef, Namespace};
+pub use name::{CtName, CtRef, Namespace, NodeName};
 
 /// The message of an error followed by each cause that adds something, for
 /// frontends that show one line (CLI, API problem details, TUI status).

@@ -112,6 +112,57 @@ label_newtype!(
     "namespace"
 );
 
+/// The Kubernetes node a CT is pinned to: a DNS-1123 subdomain (labels
+/// joined by dots, at most 253 characters), as node names are.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NodeName(String);
+
+impl NodeName {
+    /// Validates `value` and wraps it.
+    pub fn new(value: impl Into<String>) -> Result<Self, NameError> {
+        let value = value.into();
+        if value.len() > 253 {
+            return Err(NameError {
+                field: "node",
+                value,
+                rule: "it is longer than 253 characters",
+            });
+        }
+        for part in value.split('.') {
+            check_dns_label("node", part).map_err(|e| NameError {
+                value: value.clone(),
+                ..e
+            })?;
+        }
+        Ok(Self(value))
+    }
+
+    /// The validated string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for NodeName {
+    type Error = NameError;
+    fn try_from(value: String) -> Result<Self, NameError> {
+        Self::new(value)
+    }
+}
+
+impl From<NodeName> for String {
+    fn from(value: NodeName) -> String {
+        value.0
+    }
+}
+
 /// A CT's full identity.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CtRef {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::image::{ImageError, ImageRef};
-use crate::name::{CtName, CtRef, NameError, Namespace};
+use crate::name::{CtName, CtRef, NameError, Namespace, NodeName};
 use crate::quantity::{Bytes, Cpu, QuantityError};
 
 /// Where a CT's data lives and what survives Stop/Start.
@@ -55,7 +55,18 @@ pub struct CtSpec {
     pub disk: Bytes,
     /// Storage mode.
     pub mode: StorageMode,
+    /// The node the CT is pinned to, as a Proxmox guest belongs to one node:
+    /// its pod selects that node by `kubernetes.io/hostname` and tolerates
+    /// the node's [`NODE_TAINT_KEY`] taint. `None`: the scheduler chooses.
+    /// Absent from records written before it existed (same version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeName>,
 }
+
+/// Taint key of nodes set aside for CTs pinned to them: a node tainted
+/// `corral.dev/node=<its name>:NoSchedule` takes only CTs created with
+/// `--node <its name>` (the local cluster's real node is one).
+pub const NODE_TAINT_KEY: &str = "corral.dev/node";
 
 /// Unvalidated create input, as a frontend collected it (strings straight
 /// from flags or a JSON body). `None` means "use the default".
@@ -75,6 +86,8 @@ pub struct CreateCtInput {
     pub disk: Option<String>,
     /// Privileged storage mode.
     pub privileged: bool,
+    /// Node to pin the CT to; `None` lets the scheduler choose.
+    pub node: Option<String>,
 }
 
 /// Why a create request was refused before any IO.
@@ -106,6 +119,7 @@ impl SpecError {
     pub fn field(&self) -> &'static str {
         match self {
             SpecError::Name(e) if e.field == "namespace" => "namespace",
+            SpecError::Name(e) if e.field == "node" => "node",
             SpecError::Name(_) => "name",
             SpecError::Quantity(e) => match e.field {
                 "--cpu" => "cpu",
@@ -180,6 +194,7 @@ impl CreateCtRequest {
         let namespace = Namespace::new(input.namespace.clone())?;
         let name = CtName::new(input.name.clone())?;
         let image = ImageRef::parse(&input.image)?;
+        let node = input.node.clone().map(NodeName::new).transpose()?;
         let cpu = input
             .cpu
             .as_deref()
@@ -217,6 +232,7 @@ impl CreateCtRequest {
                 memory,
                 disk,
                 mode,
+                node,
             },
             warnings,
         })
@@ -292,8 +308,23 @@ mod tests {
         let mut i = input("web1", "alpine");
         i.disk = Some("-5Gi".into());
         cases.push((i, "disk"));
+        for bad in ["Node1", "node_1", "-node", "a..b", "node."] {
+            let mut i = input("web1", "alpine");
+            i.node = Some(bad.into());
+            cases.push((i, "node"));
+        }
         for (i, field) in cases {
             assert_eq!(CreateCtRequest::validate(&i).unwrap_err().field(), field);
+        }
+    }
+
+    #[test]
+    fn node_names_may_be_subdomains() {
+        for good in ["corral-node", "worker-1.example.com", "n"] {
+            let mut i = input("web1", "alpine");
+            i.node = Some(good.into());
+            let r = CreateCtRequest::validate(&i).unwrap();
+            assert_eq!(r.spec.node.as_ref().map(|n| n.as_str()), Some(good));
         }
     }
 

@@ -9,12 +9,13 @@ use corral_core::entrypoint::{
     self, IDLE, PRIVILEGED_MAIN, ROOTFS_MOUNT, SEED, STOP_GRACE_SECONDS,
 };
 use corral_core::record::{self, MAIN_CONTAINER, SEED_CONTAINER};
+use corral_core::spec::NODE_TAINT_KEY;
 use corral_core::{CtSpec, StorageMode};
 use k8s_openapi::api::core::v1::{
     AppArmorProfile, Capabilities, Container, EnvVar, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
     ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
-    Volume, VolumeMount, VolumeResourceRequirements,
+    Toleration, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -209,6 +210,21 @@ pub fn pod(spec: &CtSpec) -> Pod {
             termination_grace_period_seconds: Some(STOP_GRACE_SECONDS),
             enable_service_links: Some(false),
             automount_service_account_token: Some(false),
+            // A pinned CT selects its node by the label every kubelet sets,
+            // and tolerates that node's "only pinned CTs" taint, if any.
+            node_selector: spec
+                .node
+                .as_ref()
+                .map(|n| BTreeMap::from([("kubernetes.io/hostname".to_string(), n.to_string())])),
+            tolerations: spec.node.as_ref().map(|n| {
+                vec![Toleration {
+                    key: Some(NODE_TAINT_KEY.into()),
+                    operator: Some("Equal".into()),
+                    value: Some(n.to_string()),
+                    effect: Some("NoSchedule".into()),
+                    ..Default::default()
+                }]
+            }),
             security_context: Some(security),
             init_containers: init,
             containers: vec![main],
@@ -249,6 +265,7 @@ mod tests {
             i.cpu = Some("2.5".into());
             i.memory = Some("1.5Gi".into());
             i.disk = Some("20Gi".into());
+            i.node = Some("corral-node".into());
         }
         CreateCtRequest::validate(&i).unwrap().spec
     }
