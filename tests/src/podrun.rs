@@ -237,3 +237,22 @@ pub fn ok(o: &Output) -> String {
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Builds a small .deb with a binary on PATH, without network.
+pub fn build_deb(dir: &Path) -> PathBuf {
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
+    std::fs::create_dir_all(pkg.join("usr/bin")).unwrap();
+    std::fs::write(pkg.join("DEBIAN/control"), "Package: corral-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: corral tests <tests@corral.invalid>\nDescription: test package\n").unwrap();
+    std::fs::write(
+        pkg.join("usr/bin/corral-hello"),
+        "#!/bin/sh\necho hello from a package\n",
+    )
+    .unwrap();
+    ok(&sh(&format!(
+        "chmod 755 {0}/usr/bin/corral-hello && dpkg-deb --root-owner-group --build {0} {1}/corral-hello.deb >/dev/null",
+        pkg.display(),
+        dir.display()
+    )));
+    dir.join("corral-hello.deb")
+}

@@ -78,12 +78,13 @@ impl Paths {
     }
 }
 
-const COMPONENTS: [&str; 5] = [
+const COMPONENTS: [&str; 6] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kube-scheduler",
     "kwok",
+    "local-provisioner",
 ];
 
 /// Builds the binaries that are not cached yet.
@@ -116,6 +117,13 @@ pub fn build(start: Instant, p: &Paths) -> Result {
             &mut cmd,
         )?;
     }
+    go_build(
+        start,
+        &go.join("kubernetes"),
+        &p.k8s_bin.join("corral-local-provisioner"),
+        "./provisioner",
+        "the local volume provisioner",
+    )?;
     go_build(
         start,
         &go.join("etcd"),
@@ -160,7 +168,12 @@ pub fn go_build(start: Instant, module: &Path, out: &Path, package: &str, what: 
     run_long(start, &format!("building {what}"), &mut cmd).map(|_| ())
 }
 
+/// Writes a file unless it already holds `text` (a running kube-proxy
+/// exits when its config file changes, even to the same content).
 pub fn write(path: &Path, text: &str) -> Result {
+    if fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
     if let Some(d) = path.parent() {
         fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
     }
@@ -286,6 +299,7 @@ pub fn pki(p: &Paths) -> Result {
     issue(&pki, "scheduler", "/CN=system:kube-scheduler", &[])?;
     issue(&pki, "kwok", "/CN=kwok-controller/O=system:masters", &[])?;
     issue(&pki, "dev", "/CN=corral-dev", &[])?;
+    issue(&pki, "provisioner", "/CN=corral-local-provisioner", &[])?;
     issue(
         &pki,
         "kwok-serving",
@@ -312,6 +326,7 @@ pub fn pki(p: &Paths) -> Result {
     )?;
     issue(&pki, "kube-proxy", "/CN=system:kube-proxy", &[])?;
     for (user, cert) in [
+        ("provisioner", "provisioner"),
         ("kubelet", "kubelet"),
         ("kube-proxy", "kube-proxy"),
         ("admin", "admin"),
@@ -382,6 +397,11 @@ fn kwok_config(p: &Paths) -> Result<String> {
     Ok(out)
 }
 
+/// Where the local provisioner makes volume folders (test data: `down` drops them).
+pub fn volumes_dir(p: &Paths) -> PathBuf {
+    p.dir.join("volumes")
+}
+
 fn exec_scratch() -> PathBuf {
     std::env::temp_dir().join("corral-cluster-exec")
 }
@@ -400,9 +420,34 @@ metadata:
   name: local-hostpath
   annotations:
     storageclass.kubernetes.io/is-default-class: "true"
-provisioner: kubernetes.io/host-path
+provisioner: corral.dev/local-hostpath
 reclaimPolicy: Delete
 volumeBindingMode: Immediate
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: corral-local-provisioner
+rules:
+- apiGroups: [""]
+  resources: [persistentvolumes]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: corral-local-provisioner
+subjects:
+- kind: User
+  name: corral-local-provisioner
+  apiGroup: rbac.authorization.k8s.io
+roleRef:
+  kind: ClusterRole
+  name: corral-local-provisioner
+  apiGroup: rbac.authorization.k8s.io
 ---
 apiVersion: v1
 kind: Namespace
@@ -691,7 +736,6 @@ fn control_plane(start: Instant, p: &Paths) -> Result {
                 format!("--service-account-private-key-file={}", f("sa.key")),
                 format!("--root-ca-file={}", f("ca.crt")),
                 s("--use-service-account-credentials=true"),
-                s("--enable-hostpath-provisioner=true"),
                 s("--leader-elect=false"),
                 s("--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"),
                 s("--node-monitor-grace-period=120s"),
@@ -733,6 +777,15 @@ fn control_plane(start: Instant, p: &Paths) -> Result {
     let boot = p.dir.join("bootstrap.yaml");
     write(&boot, &bootstrap_yaml())?;
     run(kubectl(&p).args(["apply", "-f"]).arg(&boot))?;
+    spawn(
+        &p,
+        "local-provisioner",
+        &p.k8s_bin.join("corral-local-provisioner"),
+        &[
+            format!("-kubeconfig={}", p.kubeconfig("provisioner").display()),
+            format!("-dir={}", volumes_dir(&p).display()),
+        ],
+    )?;
     wait_until(start, "kwok nodes Ready", Duration::from_secs(120), || {
         run(kubectl(&p).args([
             "wait",
@@ -805,6 +858,7 @@ pub fn down(start: Instant) -> Result {
     let stopped = down_quiet(&p);
     // The data is test data: a fresh `up` starts from an empty etcd.
     let _ = fs::remove_dir_all(p.dir.join("etcd-data"));
+    let _ = fs::remove_dir_all(volumes_dir(&p));
     let _ = fs::remove_dir_all(exec_scratch());
     if stopped.is_empty() {
         step(start, "no local cluster was running");

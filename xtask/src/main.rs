@@ -128,6 +128,7 @@ fn test(start: Instant, keep: bool) -> Result {
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
         .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
         .env("CORRAL_TEST_UI_DIR", &ui_dir)
+        .env("CORRAL_TEST_REAL_NODE", node::NODE_NAME)
         .status()
         .map_err(|e| format!("running cargo test: {e}"))?;
     if !keep {

@@ -139,10 +139,14 @@ fn images(rootfs: &Path) -> [Image; 3] {
 
 /// Writes a docker-archive tarball (`docker save` format) of one root
 /// filesystem, unless it exists. One layer, numeric owners kept.
-fn archive(start: Instant, img: &Image) -> Result<PathBuf> {
-    let out = images_dir().join(format!("{}.tar", img.file));
+/// Bump when the way images are made changes, so cached tarballs are remade
+/// and re-imported.
+const IMAGE_REVISION: u32 = 2;
+
+fn archive(start: Instant, img: &Image) -> Result<(PathBuf, bool)> {
+    let out = images_dir().join(format!("{}.r{IMAGE_REVISION}.tar", img.file));
     if out.exists() {
-        return Ok(out);
+        return Ok((out, false));
     }
     step(
         start,
@@ -190,7 +194,7 @@ fn archive(start: Instant, img: &Image) -> Result<PathBuf> {
         .args(["manifest.json", "config.json", "layer.tar"]))?;
     fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
     let _ = fs::remove_dir_all(&work);
-    Ok(out)
+    Ok((out, true))
 }
 
 fn ctr() -> Command {
@@ -205,10 +209,10 @@ fn ctr() -> Command {
 fn import_images(start: Instant, rootfs: &Path) -> Result {
     let have = run(ctr().args(["images", "ls", "-q"]))?;
     for img in images(rootfs) {
-        if img.tags.iter().all(|t| have.lines().any(|l| l == *t)) {
+        let (tar, fresh) = archive(start, &img)?;
+        if !fresh && img.tags.iter().all(|t| have.lines().any(|l| l == *t)) {
             continue;
         }
-        let tar = archive(start, &img)?;
         run_long(
             start,
             &format!("importing {} into containerd", img.tags.join(", ")),

@@ -68,6 +68,8 @@ pub fn build(start: Instant) -> Result<PathBuf> {
             .map_err(|e| e.to_string())?;
         fs::rename(&tmp, &busybox).map_err(|e| format!("renaming the rootfs: {e}"))?;
     }
+    // /tmp is world-writable and sticky, as in the registry's busybox image.
+    let _ = run(Command::new("chmod").arg("1777").arg(busybox.join("tmp")));
     step(start, &format!("root filesystems ready in {}", d.display()));
     Ok(d)
 }

@@ -37,6 +37,26 @@ pub fn cluster() -> Option<Cluster> {
     }
 }
 
+/// The local cluster and the name of its real node (`cluster up
+/// --real-node`), or `None` (with a note) outside CI. In CI a missing real
+/// node fails the test.
+pub fn real_node() -> Option<(Cluster, String)> {
+    let c = cluster()?;
+    match std::env::var("CORRAL_TEST_REAL_NODE") {
+        Ok(node) if !node.is_empty() => Some((c, node)),
+        _ => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no real node: run the tests with `cargo xtask test` (as root)"
+            );
+            eprintln!(
+                "note: no real node (CORRAL_TEST_REAL_NODE unset); run `cargo xtask test` for real-node tests"
+            );
+            None
+        }
+    }
+}
+
 /// The `corral` binary built next to this test binary.
 pub fn corral_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -84,6 +104,28 @@ impl Cluster {
             .output()
             .unwrap()
             .into()
+    }
+
+    /// Runs `corral` as the admin user with `input` on its stdin.
+    pub fn corral_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(corral_bin())
+            .arg("--kubeconfig")
+            .arg(&self.admin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        out.into()
     }
 
     /// Runs kubectl as admin.

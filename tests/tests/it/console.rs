@@ -101,12 +101,12 @@ fn twenty_sessions_at_once_each_get_their_own_output() {
     }
 }
 
-fn tmux(args: &[&str]) -> String {
+pub fn tmux(args: &[&str]) -> String {
     let o = Command::new("tmux").args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn wait_for_pane(session: &str, want: &str) -> String {
+pub fn wait_for_pane(session: &str, want: &str) -> String {
     let started = Instant::now();
     loop {
         let pane = tmux(&["capture-pane", "-p", "-t", session]);

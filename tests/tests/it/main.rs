@@ -8,6 +8,7 @@ mod cli_lifecycle;
 mod common;
 mod console;
 mod privileged_rootfs;
+mod real_node;
 mod smoke;
 mod tui;
 mod web;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use corral_core::StorageMode;
 use corral_core::entrypoint::{self, PRIVILEGED_MAIN, SEED};
-use corral_tests::podrun::{Ct, ok, pid1_of, sh};
+use corral_tests::podrun::{Ct, build_deb, ok, pid1_of, sh};
 
 /// The fixtures, or `None` outside CI when they are missing.
 fn rootfs_dir() -> Option<PathBuf> {
@@ -35,25 +35,6 @@ fn rootfs_dir() -> Option<PathBuf> {
             None
         }
     }
-}
-
-/// Builds a small .deb with a binary on PATH, without network.
-fn build_deb(dir: &Path) -> PathBuf {
-    let pkg = dir.join("pkg");
-    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap();
-    std::fs::create_dir_all(pkg.join("usr/bin")).unwrap();
-    std::fs::write(pkg.join("DEBIAN/control"), "Package: corral-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: corral tests <tests@corral.invalid>\nDescription: test package\n").unwrap();
-    std::fs::write(
-        pkg.join("usr/bin/corral-hello"),
-        "#!/bin/sh\necho hello from a package\n",
-    )
-    .unwrap();
-    ok(&sh(&format!(
-        "chmod 755 {0}/usr/bin/corral-hello && dpkg-deb --root-owner-group --build {0} {1}/corral-hello.deb >/dev/null",
-        pkg.display(),
-        dir.display()
-    )));
-    dir.join("corral-hello.deb")
 }
 
 /// `stat` of paths in a root: owner, group, mode, link count, link target.
