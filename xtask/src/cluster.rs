@@ -422,7 +422,7 @@ metadata:
     storageclass.kubernetes.io/is-default-class: "true"
 provisioner: corral.dev/local-hostpath
 reclaimPolicy: Delete
-volumeBindingMode: Immediate
+volumeBindingMode: WaitForFirstConsumer
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole

@@ -33,7 +33,8 @@ tasks:
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
   ui               build the web UI into web/dist (npm ci from the lock file)
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
-  bench NAME [--quick]  list | api-list | create | startstop | console | rootfs, side by side with kubectl
+  bench NAME [--quick]  list | api-list | create | startstop | console | rootfs | node
+                   (node: create/start times of CTs as real pods on the real node)
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
   demo             cluster up, then create, list, stop, start and exec into a CT with corral
 ";
@@ -144,10 +145,10 @@ fn test(start: Instant, keep: bool) -> Result {
 fn bench(start: Instant, name: &str, quick: bool) -> Result {
     util::ensure_debian(start, &[("/usr/bin/time", "time")])?;
     let rootfs = rootfs::build(start)?;
-    let p = if name == "rootfs" {
-        cluster::Paths::new()
-    } else {
-        cluster::up(start, false)?
+    let p = match name {
+        "rootfs" => cluster::Paths::new(),
+        "node" => cluster::up(start, true)?,
+        _ => cluster::up(start, false)?,
     };
     let profile = if quick { "dev" } else { "release" };
     step(
@@ -184,6 +185,7 @@ fn bench(start: Instant, name: &str, quick: bool) -> Result {
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
         .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
         .env("CORRAL_BENCH_CORRAL", dir.join("corral"))
+        .env("CORRAL_TEST_REAL_NODE", node::NODE_NAME)
         .status()
         .map_err(|e| e.to_string())?;
     if st.success() {

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod error;
 pub mod openapi;
 pub mod tickets;
+pub mod tls;
 pub mod tty;
 pub mod wire;
 
@@ -458,11 +459,15 @@ async fn openapi_json() -> impl IntoResponse {
 }
 
 /// Runs the app on a listener until `shutdown` resolves, letting running requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -69,9 +69,18 @@ pub struct TuiArgs {
 /// `corral serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on. Loopback by default; put TLS in front for anything else.
+    /// Address to listen on. Loopback by default; any other address needs --tls-cert and --tls-key (or --allow-plain-http).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (bearer tokens cross the network unencrypted; only behind a TLS-terminating proxy or inside a pod).
+    #[arg(long)]
+    pub allow_plain_http: bool,
     /// Another Origin allowed to open consoles (repeatable); the server's own is always allowed.
     #[arg(long, value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,

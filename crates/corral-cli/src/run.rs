@@ -201,6 +201,20 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
 /// `corral serve`: the API acts as each caller with the caller's token; the
 /// kubeconfig (or in-cluster config) only supplies the cluster's address and CA.
 async fn serve(c: &ClusterArgs, a: crate::args::ServeArgs) -> Result<u8, CommandError> {
+    // Stage two, before any IO: TLS files and the plain-HTTP rule.
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            corral_api::tls::server_config(cert, key)
+                .map_err(|e| CommandError::usage(crate::error::chain(&e)))?,
+        ),
+        _ => None,
+    };
+    if tls.is_none() && !a.listen.ip().is_loopback() && !a.allow_plain_http {
+        return Err(CommandError::usage(format!(
+            "--listen {}: not a loopback address, and bearer tokens would cross the network unencrypted; give --tls-cert and --tls-key, or --allow-plain-http behind a TLS-terminating proxy",
+            a.listen
+        )));
+    }
     let backend = corral_api::KubeBackend::new(&ClusterTarget {
         kubeconfig: c.kubeconfig.clone(),
         context: c.context.clone(),
@@ -231,14 +245,25 @@ async fn serve(c: &ClusterArgs, a: crate::args::ServeArgs) -> Result<u8, Command
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(
-        "corral API listening on http://{addr} (Ctrl-C stops it after running requests finish)"
+        "corral API listening on {scheme}://{addr} (Ctrl-C stops it after running requests finish)"
     );
-    corral_api::serve(listener, state, async {
+    let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
-    .map_err(|e| CommandError {
+    };
+    let served = match tls {
+        Some(config) => {
+            let tls_listener =
+                corral_api::tls::TlsListener::new(listener, config).map_err(|e| CommandError {
+                    kind: crate::error::Kind::Internal,
+                    message: format!("listening with TLS: {e}"),
+                })?;
+            corral_api::serve(tls_listener, state, shutdown).await
+        }
+        None => corral_api::serve(listener, state, shutdown).await,
+    };
+    served.map_err(|e| CommandError {
         kind: crate::error::Kind::Internal,
         message: format!("serving: {e}"),
     })?;

@@ -662,6 +662,119 @@ fn bench_rootfs() {
     println!("| same with 256 MiB more on the volume | {:.3} s |", after);
 }
 
+/// `corral` as admin; panics with its stderr on failure.
+fn corral(args: &[&str]) -> String {
+    let out = Command::new(env("CORRAL_BENCH_CORRAL"))
+        .arg("--kubeconfig")
+        .arg(env("CORRAL_TEST_KUBECONFIG"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "corral {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Seconds one `corral` command takes.
+fn corral_secs(args: &[&str]) -> f64 {
+    let t = Instant::now();
+    corral(args);
+    t.elapsed().as_secs_f64()
+}
+
+/// The real node: `ct create --wait` to Running (unprivileged; privileged
+/// first boot, seed included) and `ct start --wait` of a seeded privileged
+/// CT, each `n` times, through the `corral` binary.
+fn bench_node(n: usize) {
+    let node = std::env::var("CORRAL_TEST_REAL_NODE").expect("CORRAL_TEST_REAL_NODE");
+    let ns = format!("bench-node-{}", std::process::id());
+    kubectl(&["create", "namespace", &ns]);
+    let mut unpriv = Vec::new();
+    let mut first_boot = Vec::new();
+    let mut start = Vec::new();
+    let common = ["-n", ns.as_str(), "ct"];
+    for i in 0..n {
+        let (u, p) = (format!("u{i}"), format!("p{i}"));
+        let create = |name: &str, extra: &[&str]| {
+            let mut a: Vec<&str> = common.to_vec();
+            a.extend_from_slice(&["create", name, "--node", &node, "--cpu", "250m", "--wait"]);
+            a.extend_from_slice(extra);
+            corral_secs(&a)
+        };
+        let delete = |name: &str| {
+            let mut d: Vec<&str> = common.to_vec();
+            d.extend_from_slice(&["delete", name, "--yes", "--wait"]);
+            corral(&d);
+        };
+        // One CT at a time, so none waits for the node's CPU.
+        unpriv.push(create(&u, &["--image", "busybox:1.36"]));
+        delete(&u);
+        first_boot.push(create(
+            &p,
+            &[
+                "--image",
+                "docker.io/library/debian:bookworm",
+                "--privileged",
+            ],
+        ));
+        for _ in 0..2 {
+            let mut stop: Vec<&str> = common.to_vec();
+            stop.extend_from_slice(&["stop", &p, "--wait"]);
+            corral(&stop);
+            let mut st: Vec<&str> = common.to_vec();
+            st.extend_from_slice(&["start", &p, "--wait"]);
+            start.push(corral_secs(&st));
+        }
+        delete(&p);
+        // The next round starts when the volumes' folders are removed, not
+        // while the disk is still busy deleting this round's 200 MiB.
+        let t = Instant::now();
+        while kubectl(&[
+            "get",
+            "pv",
+            "-o",
+            "jsonpath={.items[*].spec.claimRef.namespace}",
+        ])
+        .contains(&ns)
+        {
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "volumes of {ns} never went"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    drop_ns(&ns);
+    println!("\n## node: CTs as real pods on the real node ({n} of each)\n");
+    println!("| measure | median | min | max |");
+    println!("|---|---|---|---|");
+    for (what, v) in [
+        (
+            "`ct create --wait`, unprivileged busybox, to Running",
+            &mut unpriv,
+        ),
+        (
+            "`ct create --wait`, privileged debian first boot (seed included), to Running",
+            &mut first_boot,
+        ),
+        (
+            "`ct start --wait` of a seeded privileged CT, to Running",
+            &mut start,
+        ),
+    ] {
+        let m = median(v);
+        println!(
+            "| {what} | {m:.2} s | {:.2} s | {:.2} s |",
+            v.first().unwrap(),
+            v.last().unwrap()
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -687,6 +800,7 @@ async fn main() {
         }
         "console" => bench_console(if quick { 8 } else { 64 }, if quick { 20 } else { 200 }).await,
         "rootfs" => bench_rootfs(),
+        "node" => bench_node(if quick { 1 } else { 5 }),
         "api-list" => {
             if quick {
                 bench_api_list(50, 100).await
@@ -696,7 +810,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: corral-bench list|api-list|create|startstop|console|rootfs [--quick]"
+                "usage: corral-bench list|api-list|create|startstop|console|rootfs|node [--quick]"
             );
             std::process::exit(2);
         }

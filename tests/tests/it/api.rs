@@ -359,3 +359,103 @@ fn in_cluster_manifests_are_admitted_under_restricted() {
     );
     let _ = c.kubectl(&["delete", "-f", path.to_str().unwrap(), "--wait=false"]);
 }
+
+#[test]
+fn serve_speaks_tls_and_keeps_plain_http_on_loopback() {
+    let Some(c) = cluster() else { return };
+    let dir = std::env::temp_dir().join(format!("corral-tls-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+
+    let server = serve(
+        &c,
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    let get = |scheme: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(&cert)
+            .arg(format!("{scheme}://{}/healthz", server.addr))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(get("https"), "200", "HTTPS with the server's certificate");
+    assert_ne!(get("http"), "200", "plain HTTP on the TLS port");
+
+    // Input errors, before anything listens: each names the flag and value.
+    let missing = dir.join("nope.pem");
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (
+            vec!["serve".as_ref(), "--listen".as_ref(), "0.0.0.0:0".as_ref()],
+            "--listen 0.0.0.0:0: not a loopback address",
+        ),
+        (
+            vec![
+                "serve".as_ref(),
+                "--tls-cert".as_ref(),
+                missing.as_os_str(),
+                "--tls-key".as_ref(),
+                key.as_os_str(),
+            ],
+            "--tls-cert",
+        ),
+        (
+            vec![
+                "serve".as_ref(),
+                "--tls-cert".as_ref(),
+                cert.as_os_str(),
+                "--tls-key".as_ref(),
+                cert.as_os_str(),
+            ],
+            "--tls-key",
+        ),
+        (
+            vec!["serve".as_ref(), "--tls-cert".as_ref(), cert.as_os_str()],
+            "--tls-key",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(crate::common::corral_bin())
+            .arg("--kubeconfig")
+            .arg(&c.admin)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

@@ -226,7 +226,7 @@ pub fn serve(c: &Cluster, extra: &[&std::ffi::OsStr]) -> Server {
         .read_line(&mut line)
         .unwrap();
     let addr = line
-        .split("http://")
+        .split("://")
         .nth(1)
         .and_then(|r| r.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
