@@ -78,7 +78,51 @@ function guestItem(g) {
   return li;
 }
 
-async function loadTree() {
+// Long guest lists are virtualised: a scroll box as tall as every row, with
+// only the rows in view (plus a margin) in the DOM, so 10,000 CTs cost a few
+// dozen elements. Scroll positions survive the reloads the watch triggers.
+const ROW_PX = 24;
+const VIRTUAL_FROM = 200;
+const scrollTops = new Map();
+function guestList(key, guests) {
+  const ul = document.createElement('ul');
+  if (guests.length < VIRTUAL_FROM) { guests.forEach((g) => ul.append(guestItem(g))); return ul; }
+  const box = document.createElement('div');
+  box.className = 'vlist'; box.dataset.count = String(guests.length); box.dataset.key = key;
+  const spacer = document.createElement('div');
+  spacer.className = 'vlist-spacer'; spacer.style.height = `${guests.length * ROW_PX}px`;
+  ul.className = 'vlist-rows';
+  spacer.append(ul); box.append(spacer);
+  let painted = -1;
+  const paint = () => {
+    const first = Math.max(0, Math.floor(box.scrollTop / ROW_PX) - 10);
+    if (first === painted) return;
+    painted = first;
+    const last = Math.min(guests.length, first + Math.ceil((box.clientHeight || 600) / ROW_PX) + 20);
+    ul.style.top = `${first * ROW_PX}px`;
+    ul.replaceChildren(...guests.slice(first, last).map(guestItem));
+  };
+  box.addEventListener('scroll', () => { scrollTops.set(key, box.scrollTop); requestAnimationFrame(paint); });
+  // Once attached: restore where the user was, then draw what is in view.
+  requestAnimationFrame(() => { box.scrollTop = scrollTops.get(key) || 0; painted = -1; paint(); });
+  paint();
+  return box;
+}
+
+let treeLoading = null;
+let treeAgain = false;
+// At most one tree request at a time; changes that arrive meanwhile cause
+// one more load when it finishes, not one each.
+function loadTree() {
+  if (treeLoading) { treeAgain = true; return treeLoading; }
+  treeLoading = loadTreeNow().finally(() => {
+    treeLoading = null;
+    if (treeAgain) { treeAgain = false; loadTree(); }
+  });
+  return treeLoading;
+}
+
+async function loadTreeNow() {
   let tree;
   try { tree = await api('GET', `/api/v1/tree${nsQuery()}`); } catch (err) { banner(describe(err)); return; }
   const root = document.createElement('ul');
@@ -88,15 +132,11 @@ async function loadTree() {
   for (const n of tree.nodes) {
     const li = document.createElement('li');
     li.innerHTML = `<span class="dot ${n.ready ? 'Running' : 'Failed'}"></span>${n.name}`;
-    const ul = document.createElement('ul');
-    n.guests.forEach((g) => ul.append(guestItem(g)));
-    li.append(ul); nodes.append(li);
+    li.append(guestList(`node/${n.name}`, n.guests)); nodes.append(li);
   }
   const un = document.createElement('li');
   un.innerHTML = '<em>Stopped / not scheduled</em>';
-  const uul = document.createElement('ul');
-  tree.unscheduled.forEach((g) => uul.append(guestItem(g)));
-  un.append(uul); nodes.append(un);
+  un.append(guestList('unscheduled', tree.unscheduled)); nodes.append(un);
   cluster.append(nodes); root.append(cluster);
   $('#tree').replaceChildren(root);
   if (state.selected && !state.term) showCt(state.selected.ns, state.selected.name, false);

@@ -33,7 +33,7 @@ tasks:
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
   ui               build the web UI into web/dist (npm ci from the lock file)
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
-  bench NAME [--quick]  list | api-list | create | startstop | console | rootfs | node
+  bench NAME [--quick]  list | api-list | create | startstop | console | rootfs | node | scale
                    (node: create/start times of CTs as real pods on the real node)
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
   demo             cluster up, then create, list, stop, start and exec into a CT with corral

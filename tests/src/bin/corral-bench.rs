@@ -662,6 +662,126 @@ fn bench_rootfs() {
     println!("| same with 256 MiB more on the volume | {:.3} s |", after);
 }
 
+/// How many of a kind are left in a namespace (one paged LIST, limit 1).
+async fn left<K>(client: &kube::Client, ns: &str) -> usize
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let lp = kube::api::ListParams::default()
+        .labels("app.kubernetes.io/managed-by=corral")
+        .limit(1);
+    let l = kube::Api::<K>::namespaced(client.clone(), ns)
+        .list_metadata(&lp)
+        .await
+        .unwrap();
+    l.items.len() + usize::from(l.metadata.continue_.is_some_and(|c| !c.is_empty()))
+}
+
+/// Creates `n` CTs through corral's service layer, lists them, deletes them
+/// all, and waits until nothing is left: no pod, claim, Service or
+/// PersistentVolume of the namespace.
+async fn bench_scale(n: usize) {
+    let count = Arc::new(AtomicU64::new(0));
+    let client = counting_client(count.clone()).await;
+    let svc = CtService::new(Arc::new(KubeCt::new(client.clone())));
+    let ns = format!("bench-scale-{}", std::process::id());
+    kubectl(&["create", "namespace", &ns]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ids: Vec<_> = (0..n).map(|i| spec(&ns, &format!("ct{i:05}")).id).collect();
+    let started = Instant::now();
+    stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let (svc, ns) = (svc.clone(), ns.clone());
+            async move {
+                let req = CreateCtRequest {
+                    spec: spec(&ns, &format!("ct{i:05}")),
+                    warnings: vec![],
+                };
+                svc.create(&req).await.unwrap();
+            }
+        })
+        .await;
+    let create_s = started.elapsed().as_secs_f64();
+    let create_reqs = count.swap(0, Ordering::Relaxed);
+    let started = Instant::now();
+    let listed = svc
+        .list(Some(corral_core::Namespace::new(ns.clone()).unwrap()))
+        .await
+        .unwrap()
+        .len();
+    let list_s = started.elapsed().as_secs_f64();
+    let list_reqs = count.swap(0, Ordering::Relaxed);
+    assert_eq!(listed, n, "list saw {listed} of {n} CTs");
+    let started = Instant::now();
+    stream::iter(ids)
+        .for_each_concurrent(32, |id| {
+            let svc = svc.clone();
+            async move { svc.delete(&id).await.unwrap() }
+        })
+        .await;
+    let delete_s = started.elapsed().as_secs_f64();
+    let delete_reqs = count.swap(0, Ordering::Relaxed);
+    // Deletes are asynchronous in Kubernetes: wait (watch-free polling of
+    // four limit=1 lists a second, outside what is measured above) until
+    // every object and volume is gone.
+    let pvs = kube::Api::<k8s_openapi::api::core::v1::PersistentVolume>::all(client.clone());
+    let remaining = loop {
+        let pv_left = pvs
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|pv| {
+                pv.spec
+                    .as_ref()
+                    .and_then(|s| s.claim_ref.as_ref())
+                    .and_then(|c| c.namespace.as_deref())
+                    == Some(ns.as_str())
+            })
+            .count();
+        let r = (
+            left::<Pod>(&client, &ns).await,
+            left::<PersistentVolumeClaim>(&client, &ns).await,
+            left::<Service>(&client, &ns).await,
+            pv_left,
+        );
+        if r == (0, 0, 0, 0) || started.elapsed() > Duration::from_secs(3600) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let gone_s = started.elapsed().as_secs_f64();
+    drop_ns(&ns);
+    println!(
+        "\n## scale: {n} CTs created, listed and deleted through corral's service layer (concurrency 32)\n"
+    );
+    println!("| step | wall s | CTs/s | apiserver requests per CT |");
+    println!("|---|---|---|---|");
+    let per = |r: u64| r as f64 / n as f64;
+    println!(
+        "| create | {create_s:.1} | {:.1} | {:.1} |",
+        n as f64 / create_s,
+        per(create_reqs)
+    );
+    println!("| list (one call, {listed} CTs) | {list_s:.2} | - | {list_reqs} requests in all |");
+    println!(
+        "| delete | {delete_s:.1} | {:.1} | {:.1} |",
+        n as f64 / delete_s,
+        per(delete_reqs)
+    );
+    println!("| until nothing is left (pods, claims, Services, volumes) | {gone_s:.1} | - | - |");
+    println!(
+        "\nleft behind: {} pods, {} claims, {} Services, {} PersistentVolumes",
+        remaining.0, remaining.1, remaining.2, remaining.3
+    );
+    assert_eq!(remaining, (0, 0, 0, 0), "objects left behind");
+}
+
 /// `corral` as admin; panics with its stderr on failure.
 fn corral(args: &[&str]) -> String {
     let out = Command::new(env("CORRAL_BENCH_CORRAL"))
@@ -801,16 +921,18 @@ async fn main() {
         "console" => bench_console(if quick { 8 } else { 64 }, if quick { 20 } else { 200 }).await,
         "rootfs" => bench_rootfs(),
         "node" => bench_node(if quick { 1 } else { 5 }),
+        "scale" => bench_scale(if quick { 50 } else { 10_000 }).await,
         "api-list" => {
             if quick {
                 bench_api_list(50, 100).await
             } else {
-                bench_api_list(1000, 400).await
+                bench_api_list(1000, 400).await;
+                bench_api_list(10_000, 64).await
             }
         }
         _ => {
             eprintln!(
-                "usage: corral-bench list|api-list|create|startstop|console|rootfs|node [--quick]"
+                "usage: corral-bench list|api-list|create|startstop|console|rootfs|node|scale [--quick]"
             );
             std::process::exit(2);
         }

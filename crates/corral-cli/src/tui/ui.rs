@@ -74,7 +74,12 @@ pub fn draw(f: &mut Frame, app: &App) {
             body,
         );
     } else {
-        let rows = visible.iter().map(|r| {
+        // Only the page of rows that fits is built (10,000 CTs cost one
+        // screenful per frame): pages of the body's height, the selected
+        // row's page shown.
+        let page = usize::from(body.height.saturating_sub(3)).max(1);
+        let first = (app.selected / page) * page;
+        let rows = visible.iter().skip(first).take(page).map(|r| {
             TRow::new(vec![
                 Cell::from(if r.kind == Kind::Ct { "ct" } else { "vm" }),
                 Cell::from(r.namespace.clone()),
@@ -118,7 +123,7 @@ pub fn draw(f: &mut Frame, app: &App) {
             )
             .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED))
             .block(Block::default().borders(Borders::ALL));
-        let mut state = TableState::default().with_selected(Some(app.selected));
+        let mut state = TableState::default().with_selected(Some(app.selected - first));
         f.render_stateful_widget(table, body, &mut state);
     }
     f.render_widget(
@@ -179,6 +184,27 @@ mod tests {
     #[test]
     fn list_screen() {
         insta::assert_snapshot!(render(&loaded()));
+    }
+
+    #[test]
+    fn ten_thousand_rows_show_the_selected_rows_page() {
+        let mut app = App::new(Some("default".into()));
+        let one = super::super::app::tests_rows().remove(0);
+        let rows = (0..10_000)
+            .map(|i| super::super::app::Row {
+                name: format!("ct-{i:05}"),
+                ..one.clone()
+            })
+            .collect();
+        app.set_rows(rows);
+        for (selected, shown, hidden) in
+            [(9_999, "ct-09999", "ct-00000"), (0, "ct-00000", "ct-09999")]
+        {
+            app.selected = selected;
+            let screen = render(&app);
+            assert!(screen.contains(shown), "{screen}");
+            assert!(!screen.contains(hidden), "{screen}");
+        }
     }
 
     #[test]
