@@ -175,7 +175,11 @@ function select(ns, name, kind) {
   closeConsole();
   state.selected = { ns, name, kind };
   document.querySelectorAll('.guest').forEach((el) => el.classList.toggle('selected', el.dataset.ns === ns && el.dataset.name === name));
-  if (kind === 'vm') { $('#content').innerHTML = `<h2>VM ${ns}/${name}</h2><p>KubeVirt VMs are shown here; manage them with KubeVirt's tools.</p>`; return; }
+  if (kind === 'vm') {
+    $('#content').innerHTML = `<h2>VM ${ns}/${name}</h2><p>A KubeVirt VM: its serial console opens here; manage it with KubeVirt's tools.</p><div class="actions"><button id="btn-console">Console</button></div>`;
+    $('#btn-console').onclick = () => openConsole(ns, name);
+    return;
+  }
   showCt(ns, name, true);
 }
 
@@ -235,7 +239,7 @@ async function openConsole(ns, name) {
     return;
   }
   c.innerHTML = `<h2>Console ${ns}/${name}</h2><div class="actions"><button id="btn-back">Back</button><button id="btn-reconnect">Reconnect</button><span id="console-state"></span></div><div id="terminal"></div>`;
-  $('#btn-back').onclick = () => { closeConsole(); showCt(ns, name, true); };
+  $('#btn-back').onclick = () => { closeConsole(); const k = state.selected && state.selected.kind; if (k === 'vm') select(ns, name, 'vm'); else showCt(ns, name, true); };
   $('#btn-reconnect').onclick = () => openConsole(ns, name);
   const term = new Terminal({ convertEol: false, fontSize: 14 });
   const fit = new FitAddon.FitAddon();
@@ -248,7 +252,7 @@ async function openConsole(ns, name) {
   const sendSize = () => { if (ws.readyState === 1) ws.send(JSON.stringify({ type: 'resize', cols: term.cols, rows: term.rows })); };
   ws.onopen = () => { $('#console-state').textContent = 'connected'; sendSize(); };
   ws.onmessage = (m) => {
-    if (typeof m.data === 'string') { const msg = JSON.parse(m.data); $('#console-state').textContent = msg.type === 'exit' ? `session ended (exit ${msg.code})` : `error: ${msg.message}`; return; }
+    if (typeof m.data === 'string') { const msg = JSON.parse(m.data); $('#console-state').textContent = msg.type === 'exit' ? `session ended (exit ${msg.code})` : msg.type === 'closed' ? 'session ended (console closed)' : `error: ${msg.message}`; return; }
     term.write(new Uint8Array(m.data));
   };
   ws.onclose = () => { if (!/ended|error/.test($('#console-state').textContent)) $('#console-state').textContent = 'disconnected'; };

@@ -300,6 +300,9 @@ pub fn pki(p: &Paths) -> Result {
     issue(&pki, "kwok", "/CN=kwok-controller/O=system:masters", &[])?;
     issue(&pki, "dev", "/CN=corral-dev", &[])?;
     issue(&pki, "provisioner", "/CN=corral-local-provisioner", &[])?;
+    // The aggregation layer's client certificate (APIServices such as
+    // KubeVirt's subresources.kubevirt.io are proxied with it).
+    issue(&pki, "front-proxy-client", "/CN=front-proxy-client", &[])?;
     issue(
         &pki,
         "kwok-serving",
@@ -707,6 +710,15 @@ fn control_plane(start: Instant, p: &Paths) -> Result {
             ),
             s("--allow-privileged=true"),
             s("--endpoint-reconciler-type=none"),
+            // Aggregated APIs (KubeVirt's virt-api serves VM consoles this way).
+            format!("--requestheader-client-ca-file={}", f("ca.crt")),
+            s("--requestheader-allowed-names=front-proxy-client"),
+            s("--requestheader-username-headers=X-Remote-User"),
+            s("--requestheader-group-headers=X-Remote-Group"),
+            s("--requestheader-extra-headers-prefix=X-Remote-Extra-"),
+            format!("--proxy-client-cert-file={}", f("front-proxy-client.crt")),
+            format!("--proxy-client-key-file={}", f("front-proxy-client.key")),
+            s("--enable-aggregator-routing=true"),
             s("--profiling=false"),
             s("--max-requests-inflight=1600"),
             s("--max-mutating-requests-inflight=800"),

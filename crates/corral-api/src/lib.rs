@@ -376,7 +376,7 @@ pub async fn tree(
 
 #[utoipa::path(post, path = "/api/v1/tty-tickets", tag = "console", request_body = TicketRequest,
     responses((status = 201, body = Ticket), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 409, body = wire::Problem)))]
-/// Issues a single-use console ticket (30 s) for a running CT the caller may exec into.
+/// Issues a single-use console ticket (30 s) for a running CT the caller may exec into, or a KubeVirt VM it can see.
 pub async fn ticket(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -386,9 +386,15 @@ pub async fn ticket(
     let id = ct_ref(&body.namespace, &body.name)?;
     let token = bearer(&headers)?;
     let c = s.backend.caller(&token).await?;
-    // The CT must be consoleable by this caller now; the exec itself is
-    // authorised again by the apiserver when the websocket opens.
-    c.service.exec_target(&id).await?;
+    // A VM the caller can see, or a CT it can console now; the session
+    // itself is authorised again by the apiserver when the websocket opens.
+    let vm = match &c.kube {
+        Some(k) => tty::is_vm(k, &body.namespace, &body.name).await?,
+        None => false,
+    };
+    if !vm {
+        c.service.exec_target(&id).await?;
+    }
     let t = s
         .tickets
         .issue(&token, &body.namespace, &body.name)

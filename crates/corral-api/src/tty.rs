@@ -78,7 +78,8 @@ pub async fn list_vms(
         .collect()
 }
 
-async fn is_vm(kube: &kube::Client, ns: &str, name: &str) -> Result<bool, ApiError> {
+/// True when `ns/name` is a KubeVirt VirtualMachineInstance the caller can read.
+pub async fn is_vm(kube: &kube::Client, ns: &str, name: &str) -> Result<bool, ApiError> {
     let ar = corral_k8s::vms::resource();
     let api: kube::Api<DynamicObject> = kube::Api::namespaced_with(kube.clone(), ns, &ar);
     match api.get_opt(name).await {
@@ -115,14 +116,24 @@ pub async fn tty(
     if let Some(kube) = &caller.kube
         && is_vm(kube, &ns, &name).await?
     {
-        return Err(ApiError {
-            status: axum::http::StatusCode::BAD_GATEWAY,
-            code: "vm_console_unavailable",
-            detail: format!(
-                "{ns}/{name} is a KubeVirt VM; its serial console is served by KubeVirt's subresources API, which this server does not bridge yet"
-            ),
-            field: None,
-        });
+        let ws = ws.map_err(|e| ApiError::bad_request("not_websocket", e.body_text()))?;
+        let kube = kube.clone();
+        return Ok(ws.on_upgrade(move |socket| {
+            bridge_with(socket, move |pipes| async move {
+                let r = corral_console::vm_console(
+                    &kube,
+                    &ns,
+                    &name,
+                    Box::pin(pipes.stdin),
+                    Box::pin(pipes.stdout),
+                )
+                .await;
+                match r {
+                    Ok(()) => serde_json::json!({"type": "closed"}),
+                    Err(e) => serde_json::json!({"type": "error", "message": e.to_string()}),
+                }
+            })
+        }));
     }
     let target = caller.service.exec_target(&id).await?;
     let Some(kube) = caller.kube else {
@@ -135,6 +146,48 @@ pub async fn tty(
 
 /// Bridges one websocket to one exec session.
 pub async fn bridge(socket: WebSocket, kube: kube::Client, target: ExecTarget, argv: Vec<String>) {
+    bridge_with(socket, move |pipes| async move {
+        let r = corral_console::run(
+            &kube,
+            &target,
+            argv,
+            true,
+            SessionIo {
+                stdin: Some(Box::pin(pipes.stdin)),
+                stdout: Box::pin(pipes.stdout),
+                stderr: Box::pin(tokio::io::sink()),
+                resize: Some(pipes.resize),
+            },
+        )
+        .await;
+        match r {
+            Ok(Ended::Exit(code)) => serde_json::json!({"type": "exit", "code": code}),
+            Ok(Ended::Failure(m)) => serde_json::json!({"type": "error", "message": m}),
+            Err(e) => serde_json::json!({"type": "error", "message": e.to_string()}),
+        }
+    })
+    .await
+}
+
+/// The session's side of a websocket: what the browser typed, where the
+/// session's output goes, and the browser's resizes.
+pub struct Pipes {
+    /// Keystrokes from the browser (EOF when it closes).
+    pub stdin: tokio::io::DuplexStream,
+    /// Output for the browser.
+    pub stdout: tokio::io::DuplexStream,
+    /// Terminal sizes, the first one (80×24) already queued.
+    pub resize: mpsc::Receiver<Size>,
+}
+
+/// Runs `session` between a websocket and a pair of pipes: binary frames in
+/// and out, JSON resize messages, 30 s pings; the JSON `session` returns is
+/// the last text frame before the close.
+pub async fn bridge_with<F, Fut>(socket: WebSocket, session: F)
+where
+    F: FnOnce(Pipes) -> Fut,
+    Fut: std::future::Future<Output = serde_json::Value>,
+{
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
@@ -185,25 +238,13 @@ pub async fn bridge(socket: WebSocket, kube: kube::Client, target: ExecTarget, a
             }
         }
     });
-    let r = corral_console::run(
-        &kube,
-        &target,
-        argv,
-        true,
-        SessionIo {
-            stdin: Some(Box::pin(stdin_remote)),
-            stdout: Box::pin(stdout_remote),
-            stderr: Box::pin(tokio::io::sink()),
-            resize: Some(resize_rx),
-        },
-    )
+    let end = session(Pipes {
+        stdin: stdin_remote,
+        stdout: stdout_remote,
+        resize: resize_rx,
+    })
     .await;
     let _ = pump.await;
-    let end = match r {
-        Ok(Ended::Exit(code)) => serde_json::json!({"type": "exit", "code": code}),
-        Ok(Ended::Failure(m)) => serde_json::json!({"type": "error", "message": m}),
-        Err(e) => serde_json::json!({"type": "error", "message": e.to_string()}),
-    };
     let _ = out_tx.send(Message::Text(end.to_string().into())).await;
     let _ = out_tx.send(Message::Close(None)).await;
     drop(out_tx);

@@ -258,3 +258,156 @@ mod tests {
         }
     }
 }
+
+/// Why a VM's serial console could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VmConsoleError {
+    /// The apiserver (or KubeVirt behind it) refused or failed the upgrade.
+    #[error("opening the serial console of VM {vm}: {source}")]
+    Open {
+        /// `namespace/name` of the VMI.
+        vm: String,
+        /// Cause, sorted into a kind.
+        #[source]
+        source: corral_core::ports::PortError,
+    },
+    /// The HTTP upgrade to a websocket did not happen.
+    #[error(
+        "opening the serial console of VM {vm}: the server did not switch to a websocket: {message}"
+    )]
+    Upgrade {
+        /// `namespace/name` of the VMI.
+        vm: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Copying bytes between the console and the local side failed.
+    #[error("copying serial console bytes: {0}")]
+    Copy(#[source] std::io::Error),
+}
+
+/// The websocket subprotocol of KubeVirt's console subresource: raw bytes
+/// in binary frames both ways.
+pub const KUBEVIRT_CONSOLE_PROTOCOL: &str = "plain.kubevirt.io";
+
+/// The path of a VMI's serial console subresource.
+pub fn vm_console_path(namespace: &str, name: &str) -> String {
+    format!(
+        "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{name}/console"
+    )
+}
+
+/// Bridges a KubeVirt VirtualMachineInstance's serial console (the
+/// `console` subresource of `subresources.kubevirt.io/v1`, proxied by the
+/// apiserver to virt-api) to `input`/`output`, as the caller whose
+/// credentials `kube` carries. Ends when either side closes.
+pub async fn vm_console(
+    kube: &kube::Client,
+    namespace: &str,
+    name: &str,
+    mut input: Pin<Box<dyn AsyncRead + Send>>,
+    mut output: Pin<Box<dyn AsyncWrite + Send>>,
+) -> Result<(), VmConsoleError> {
+    use futures::{SinkExt, StreamExt};
+    use http::header::{self, HeaderValue};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::{
+        Message, handshake::client::generate_key, protocol::Role,
+    };
+
+    let vm = format!("{namespace}/{name}");
+    let key = generate_key();
+    let mut req = http::Request::get(vm_console_path(namespace, name))
+        .body(kube::client::Body::empty())
+        .map_err(|e| VmConsoleError::Upgrade {
+            vm: vm.clone(),
+            message: e.to_string(),
+        })?;
+    let h = req.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    h.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(KUBEVIRT_CONSOLE_PROTOCOL),
+    );
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        h.insert(header::SEC_WEBSOCKET_KEY, v);
+    }
+    let open = |source| VmConsoleError::Open {
+        vm: vm.clone(),
+        source,
+    };
+    let res = kube
+        .send(req)
+        .await
+        .map_err(|e| open(corral_k8s::error::port_error(&format!("VM {vm}"), e)))?;
+    if res.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+        // Errors from the apiserver and KubeVirt are metav1.Status bodies.
+        let code = res.status().as_u16();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let status = serde_json::from_slice::<kube::core::Status>(&body).unwrap_or_else(|_| {
+            kube::core::Status::failure(&String::from_utf8_lossy(&body), "").with_code(code)
+        });
+        return Err(open(corral_k8s::error::port_error(
+            &format!("VM {vm}"),
+            kube::Error::Api(Box::new(status)),
+        )));
+    }
+    let upgraded = hyper::upgrade::on(res)
+        .await
+        .map_err(|e| VmConsoleError::Upgrade {
+            vm: vm.clone(),
+            message: e.to_string(),
+        })?;
+    let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(upgraded),
+        Role::Client,
+        None,
+    )
+    .await;
+    let (mut sink, mut stream) = ws.split();
+    let to_vm = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = input.read(&mut buf).await.map_err(VmConsoleError::Copy)?;
+            if n == 0 {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok::<(), VmConsoleError>(());
+            }
+            if sink
+                .send(Message::Binary(buf[..n].to_vec().into()))
+                .await
+                .is_err()
+            {
+                return Ok(());
+            }
+        }
+    };
+    let from_vm = async {
+        while let Some(Ok(m)) = stream.next().await {
+            match m {
+                Message::Binary(b) => output.write_all(&b).await.map_err(VmConsoleError::Copy)?,
+                Message::Text(t) => output
+                    .write_all(t.as_bytes())
+                    .await
+                    .map_err(VmConsoleError::Copy)?,
+                Message::Close(_) => break,
+                _ => {}
+            }
+            output.flush().await.map_err(VmConsoleError::Copy)?;
+        }
+        Ok::<(), VmConsoleError>(())
+    };
+    // Either side ending ends the session.
+    tokio::select! {
+        r = to_vm => r,
+        r = from_vm => r,
+    }
+}

@@ -11,6 +11,7 @@ mod privileged_rootfs;
 mod real_node;
 mod smoke;
 mod tui;
+mod vm_console;
 mod web;
 
 #[test]

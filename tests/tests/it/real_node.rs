@@ -288,18 +288,30 @@ fn real_node_two_consoles_share_the_persistent_rootfs() {
     assert_eq!(sibling.stdout, "image-root\n", "{sibling:?}");
 }
 
-/// The host folder of a CT's volume (the local provisioner's hostPath).
+/// The host folder of a CT's volume (the local provisioner's hostPath),
+/// once the claim is bound (the class binds when the pod is scheduled).
 fn volume_dir(c: &Cluster, ns: &str, ct: &str) -> std::path::PathBuf {
-    let pv = ok(c.kubectl(&[
-        "get",
-        "pvc",
-        "-n",
-        ns,
-        ct,
-        "-o",
-        "jsonpath={.spec.volumeName}",
-    ]))
-    .stdout;
+    let began = Instant::now();
+    let pv = loop {
+        let pv = ok(c.kubectl(&[
+            "get",
+            "pvc",
+            "-n",
+            ns,
+            ct,
+            "-o",
+            "jsonpath={.spec.volumeName}",
+        ]))
+        .stdout;
+        if !pv.is_empty() {
+            break pv;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(120),
+            "claim {ns}/{ct} never bound"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     ok(c.kubectl(&["get", "pv", &pv, "-o", "jsonpath={.spec.hostPath.path}"]))
         .stdout
         .into()
