@@ -66,7 +66,7 @@ async fn serial(socket: WebSocket, vm: String) {
     }
     while let Some(Ok(m)) = rx.next().await {
         match m {
-            Message::Binary(b) if tx.send(Message::Binary(b)).await.is_err() => return,
+            Message::Binary(b) if tx.send(Message::Binary(b.clone())).await.is_err() => return,
             Message::Close(_) => return,
             _ => {}
         }
