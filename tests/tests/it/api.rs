@@ -365,26 +365,7 @@ fn in_cluster_manifests_are_admitted_under_restricted() {
 fn serve_speaks_tls_and_keeps_plain_http_on_loopback() {
     let Some(c) = cluster() else { return };
     let dir = std::env::temp_dir().join(format!("corral-tls-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = crate::common::self_signed_cert(&dir, "IP:127.0.0.1,DNS:localhost");
 
     let server = serve(
         &c,

@@ -12,6 +12,17 @@ pub struct Cluster {
     pub kubectl: PathBuf,
 }
 
+/// What a test needs is not there: outside CI, say so and skip (`None`);
+/// with `CI=true`, fail.
+pub fn missing<T>(what: &str) -> Option<T> {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but no {what}: run the tests with `cargo xtask test` (as root)"
+    );
+    eprintln!("note: no {what}; run `cargo xtask test` (as root) for these tests");
+    None
+}
+
 /// The cluster, or `None` (with a note) outside CI. In CI a missing cluster fails the test.
 pub fn cluster() -> Option<Cluster> {
     match (
@@ -24,16 +35,7 @@ pub fn cluster() -> Option<Cluster> {
             dev: d.into(),
             kubectl: k.into(),
         }),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but no local cluster: run the tests with `cargo xtask test`"
-            );
-            eprintln!(
-                "note: no local cluster (CORRAL_TEST_KUBECONFIG unset); run `cargo xtask test` for cluster tests"
-            );
-            None
-        }
+        _ => missing("a local cluster (CORRAL_TEST_KUBECONFIG unset)"),
     }
 }
 
@@ -44,16 +46,7 @@ pub fn real_node() -> Option<(Cluster, String)> {
     let c = cluster()?;
     match std::env::var("CORRAL_TEST_REAL_NODE") {
         Ok(node) if !node.is_empty() => Some((c, node)),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but no real node: run the tests with `cargo xtask test` (as root)"
-            );
-            eprintln!(
-                "note: no real node (CORRAL_TEST_REAL_NODE unset); run `cargo xtask test` for real-node tests"
-            );
-            None
-        }
+        _ => missing("a real node (CORRAL_TEST_REAL_NODE unset)"),
     }
 }
 
@@ -221,10 +214,7 @@ pub fn serve(c: &Cluster, extra: &[&std::ffi::OsStr]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_stderr_line(&mut child);
     let addr = line
         .split("://")
         .nth(1)
@@ -232,4 +222,40 @@ pub fn serve(c: &Cluster, extra: &[&std::ffi::OsStr]) -> Server {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
     Server { child, addr }
+}
+
+/// The first line a child prints on its (piped) stderr: servers here say
+/// where they listen there once ready.
+pub fn first_stderr_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
+/// A self-signed certificate and key (PEM, P-256) for `san`
+/// ("IP:127.0.0.1,DNS:localhost"), made with openssl in `dir`.
+pub fn self_signed_cert(dir: &std::path::Path, san: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=corral-test"])
+        .args(["-addext", &format!("subjectAltName={san}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    (cert, key)
 }

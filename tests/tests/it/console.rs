@@ -106,6 +106,25 @@ pub fn tmux(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Starts a detached tmux session of `cols`×`rows` running `cmd` in bash.
+pub fn tmux_session(session: &str, cols: u16, rows: u16, cmd: &str) {
+    let (cols, rows) = (cols.to_string(), rows.to_string());
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        session,
+        "-x",
+        &cols,
+        "-y",
+        &rows,
+        "bash",
+        "--norc",
+        "-c",
+        cmd,
+    ]);
+}
+
 pub fn wait_for_pane(session: &str, want: &str) -> String {
     let started = Instant::now();
     loop {
@@ -131,20 +150,7 @@ fn console_in_tmux_sizes_the_terminal_and_restores_it_on_exit() {
         ns.name,
         out.display()
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "100",
-        "-y",
-        "30",
-        "bash",
-        "--norc",
-        "-c",
-        &cmd,
-    ]);
+    tmux_session(&session, 100, 30, &cmd);
     std::thread::sleep(Duration::from_millis(500));
     tmux(&[
         "send-keys",

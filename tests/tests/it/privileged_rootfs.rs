@@ -24,16 +24,7 @@ fn rootfs_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("CORRAL_TEST_ROOTFS_DIR").map(PathBuf::from);
     match dir {
         Some(d) if is_root && d.join("debian-bookworm/etc/os-release").exists() => Some(d),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but the rootfs fixtures (or root) are missing: run `cargo xtask test`"
-            );
-            eprintln!(
-                "note: rootfs fixtures not available (run `cargo xtask test` as root); skipping"
-            );
-            None
-        }
+        _ => crate::common::missing("rootfs fixtures, or not root"),
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use crate::common::{Cluster, Run, corral_bin, real_node};
-use crate::console::{tmux, wait_for_pane};
+use crate::console::{tmux, tmux_session, wait_for_pane};
 
 fn ok(r: Run) -> Run {
     assert_eq!(r.code, 0, "{r:?}");
@@ -223,20 +223,7 @@ fn real_node_two_consoles_share_the_persistent_rootfs() {
             corral_bin().display(),
             c.admin.display(),
         );
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "120",
-            "-y",
-            "30",
-            "bash",
-            "--norc",
-            "-c",
-            &cmd,
-        ]);
+        tmux_session(&session, 120, 30, &cmd);
         session
     };
     let a = console("a");

@@ -1,14 +1,9 @@
 //! `corral tui` driven with keystrokes in tmux against the local cluster.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{cluster, corral_bin};
-
-fn tmux(args: &[&str]) -> String {
-    let o = Command::new("tmux").args(args).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::console::{tmux, tmux_session};
 
 /// Waits until the pane shows a line with both `a` and `b`.
 fn wait_line(session: &str, a: &str, b: &str) -> String {
@@ -39,20 +34,7 @@ fn tui_stops_and_starts_a_ct_with_keystrokes() {
         c.admin.display(),
         ns.name
     );
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "20",
-        "bash",
-        "--norc",
-        "-c",
-        &cmd,
-    ]);
+    tmux_session(&session, 120, 20, &cmd);
     let first = wait_line(&session, "pet", "Running");
     tmux(&["send-keys", "-t", &session, "x"]);
     let stopped = wait_line(&session, "pet", "Stopped");

@@ -6,7 +6,6 @@
 //! takes virt-api's place behind a real APIService; everything between the
 //! browser and it is the production path.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -54,36 +53,14 @@ async fn vm_console_bridges_the_kubevirt_serial_console_through_the_apiserver() 
     ]))
     .stdout;
     let dir = std::env::temp_dir().join(format!("corral-virt-api-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=virt-api"])
-        .args(["-addext", &format!("subjectAltName=IP:{ip}")])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = crate::common::self_signed_cert(&dir, &format!("IP:{ip}"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_virt-api-standin"))
         .arg(format!("{ip}:0"))
         .args([&cert, &key])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = crate::common::first_stderr_line(&mut child);
     let port = line
         .trim()
         .rsplit(':')
