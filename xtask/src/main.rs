@@ -36,7 +36,9 @@ tasks:
   bench NAME [--quick]  list | api-list | create | startstop | console | rootfs | node | scale
                    (node: create/start times of CTs as real pods on the real node)
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
-  demo             cluster up, then create, list, stop, start and exec into a CT with corral
+  demo             cluster up (with the real node), then create, list, stop, start and exec
+                   into CTs with corral — the spec's devbox with apt on the real node —
+                   then serve the web UI and API
 ";
 
 fn main() -> ExitCode {
@@ -251,6 +253,44 @@ fn demo(start: Instant) -> Result {
     run_corral(&["ct", "stop", "web1", "--wait"])?;
     run_corral(&["ct", "start", "web1", "--wait"])?;
     run_corral(&["ct", "show", "web1"])?;
+    // The spec's devbox, for real: a privileged Debian CT on the real node
+    // where what apt installs survives stop/start.
+    let _ = Command::new(&corral)
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["ct", "delete", "devbox", "--yes", "--wait"])
+        .output();
+    run_corral(&[
+        "ct",
+        "create",
+        "devbox",
+        "--image",
+        "docker.io/library/debian:bookworm",
+        "--privileged",
+        "--node",
+        node::NODE_NAME,
+        "--wait",
+    ])?;
+    run_corral(&[
+        "ct",
+        "exec",
+        "devbox",
+        "--",
+        "sh",
+        "-c",
+        "apt-get update -qq && apt-get install -y -qq hello >/dev/null && echo 'installed hello with apt' || { echo 'Debian archive not reachable: marking the root filesystem instead'; echo kept > /root/marker; }",
+    ])?;
+    run_corral(&["ct", "stop", "devbox", "--wait"])?;
+    run_corral(&["ct", "start", "devbox", "--wait"])?;
+    run_corral(&[
+        "ct",
+        "exec",
+        "devbox",
+        "--",
+        "sh",
+        "-c",
+        "if command -v hello >/dev/null; then hello; else cat /root/marker; fi",
+    ])?;
     let ui_dir = ui::build(start)?;
     let addr = "127.0.0.1:8080";
     cluster::spawn(
