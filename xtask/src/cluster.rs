@@ -19,6 +19,10 @@ pub const ETCD_VERSION: &str = "v3.6.16";
 /// Pinned kwok release.
 pub const KWOK_VERSION: &str = "v0.8.0";
 
+/// The local provisioner's binary; the suffix changes with its source
+/// (xtask/go/kubernetes/provisioner) so a cached older build is not reused.
+const PROVISIONER: &str = "corral-local-provisioner-r2";
+
 /// Loopback ports the cluster uses.
 pub const APISERVER_PORT: u16 = 16443;
 const ETCD_PORT: u16 = 12379;
@@ -120,7 +124,7 @@ pub fn build(start: Instant, p: &Paths) -> Result {
     go_build(
         start,
         &go.join("kubernetes"),
-        &p.k8s_bin.join("corral-local-provisioner"),
+        &p.k8s_bin.join(PROVISIONER),
         "./provisioner",
         "the local volume provisioner",
     )?;
@@ -792,7 +796,7 @@ fn control_plane(start: Instant, p: &Paths) -> Result {
     spawn(
         &p,
         "local-provisioner",
-        &p.k8s_bin.join("corral-local-provisioner"),
+        &p.k8s_bin.join(PROVISIONER),
         &[
             format!("-kubeconfig={}", p.kubeconfig("provisioner").display()),
             format!("-dir={}", volumes_dir(&p).display()),

@@ -691,6 +691,12 @@ async fn bench_scale(n: usize) {
     let ns = format!("bench-scale-{}", std::process::id());
     kubectl(&["create", "namespace", &ns]);
     tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "\n## scale: {n} CTs created, listed and deleted through corral's service layer (concurrency 32)\n"
+    );
+    println!("| step | wall s | CTs/s | apiserver requests per CT |");
+    println!("|---|---|---|---|");
+    let per = |r: u64| r as f64 / n as f64;
     let ids: Vec<_> = (0..n).map(|i| spec(&ns, &format!("ct{i:05}")).id).collect();
     let started = Instant::now();
     stream::iter(0..n)
@@ -707,6 +713,11 @@ async fn bench_scale(n: usize) {
         .await;
     let create_s = started.elapsed().as_secs_f64();
     let create_reqs = count.swap(0, Ordering::Relaxed);
+    println!(
+        "| create | {create_s:.1} | {:.1} | {:.1} |",
+        n as f64 / create_s,
+        per(create_reqs)
+    );
     let started = Instant::now();
     let listed = svc
         .list(Some(corral_core::Namespace::new(ns.clone()).unwrap()))
@@ -716,6 +727,7 @@ async fn bench_scale(n: usize) {
     let list_s = started.elapsed().as_secs_f64();
     let list_reqs = count.swap(0, Ordering::Relaxed);
     assert_eq!(listed, n, "list saw {listed} of {n} CTs");
+    println!("| list (one call, {listed} CTs) | {list_s:.2} | - | {list_reqs} requests in all |");
     let started = Instant::now();
     stream::iter(ids)
         .for_each_concurrent(32, |id| {
@@ -725,6 +737,11 @@ async fn bench_scale(n: usize) {
         .await;
     let delete_s = started.elapsed().as_secs_f64();
     let delete_reqs = count.swap(0, Ordering::Relaxed);
+    println!(
+        "| delete | {delete_s:.1} | {:.1} | {:.1} |",
+        n as f64 / delete_s,
+        per(delete_reqs)
+    );
     // Deletes are asynchronous in Kubernetes: wait (watch-free polling of
     // four limit=1 lists a second, outside what is measured above) until
     // every object and volume is gone.
@@ -757,23 +774,6 @@ async fn bench_scale(n: usize) {
     };
     let gone_s = started.elapsed().as_secs_f64();
     drop_ns(&ns);
-    println!(
-        "\n## scale: {n} CTs created, listed and deleted through corral's service layer (concurrency 32)\n"
-    );
-    println!("| step | wall s | CTs/s | apiserver requests per CT |");
-    println!("|---|---|---|---|");
-    let per = |r: u64| r as f64 / n as f64;
-    println!(
-        "| create | {create_s:.1} | {:.1} | {:.1} |",
-        n as f64 / create_s,
-        per(create_reqs)
-    );
-    println!("| list (one call, {listed} CTs) | {list_s:.2} | - | {list_reqs} requests in all |");
-    println!(
-        "| delete | {delete_s:.1} | {:.1} | {:.1} |",
-        n as f64 / delete_s,
-        per(delete_reqs)
-    );
     println!("| until nothing is left (pods, claims, Services, volumes) | {gone_s:.1} | - | - |");
     println!(
         "\nleft behind: {} pods, {} claims, {} Services, {} PersistentVolumes",

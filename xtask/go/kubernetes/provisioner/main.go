@@ -83,6 +83,7 @@ func main() {
 	claims.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.claim(ctx, o) },
 		UpdateFunc: func(_, o any) { p.claim(ctx, o) },
+		DeleteFunc: func(o any) { p.claimGone(ctx, o) },
 	})
 	volumes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p.volume(ctx, o) },
@@ -164,6 +165,28 @@ func (p *provisioner) provision(ctx context.Context, pvc *corev1.PersistentVolum
 		return nil
 	}
 	return err
+}
+
+// claimGone removes the volume made for a deleted claim at once: its name
+// is the claim's uid, so it can belong to no other claim, and its reclaim
+// policy is Delete. Not waiting for the PV controller to mark it Released
+// keeps deleting thousands of CTs from queueing behind that controller's
+// single worker (the Released path below still covers missed events).
+func (p *provisioner) claimGone(ctx context.Context, o any) {
+	if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = t.Obj
+	}
+	pvc, ok := o.(*corev1.PersistentVolumeClaim)
+	if !ok || pvc.Annotations[provisionerAnnotation] != p.name {
+		return
+	}
+	name := "pvc-" + string(pvc.UID)
+	path := filepath.Join(p.dir, name)
+	p.once("pv/"+name, func() {
+		if err := p.remove(ctx, name, path); err != nil {
+			klog.Errorf("deleting %s: %v", name, err)
+		}
+	})
 }
 
 func (p *provisioner) volume(ctx context.Context, o any) {
