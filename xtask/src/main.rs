@@ -271,26 +271,13 @@ fn demo(start: Instant) -> Result {
         node::NODE_NAME,
         "--wait",
     ])?;
-    run_corral(&[
-        "ct",
-        "exec",
-        "devbox",
-        "--",
-        "sh",
-        "-c",
+    let in_devbox = |script: &str| run_corral(&["ct", "exec", "devbox", "--", "sh", "-c", script]);
+    in_devbox(
         "apt-get update -qq && apt-get install -y -qq hello >/dev/null && echo 'installed hello with apt' || { echo 'Debian archive not reachable: marking the root filesystem instead'; echo kept > /root/marker; }",
-    ])?;
+    )?;
     run_corral(&["ct", "stop", "devbox", "--wait"])?;
     run_corral(&["ct", "start", "devbox", "--wait"])?;
-    run_corral(&[
-        "ct",
-        "exec",
-        "devbox",
-        "--",
-        "sh",
-        "-c",
-        "if command -v hello >/dev/null; then hello; else cat /root/marker; fi",
-    ])?;
+    in_devbox("if command -v hello >/dev/null; then hello; else cat /root/marker; fi")?;
     let ui_dir = ui::build(start)?;
     let addr = "127.0.0.1:8080";
     cluster::spawn(
