@@ -101,7 +101,14 @@ pub fn details_text(d: &CtDetails, now: jiff::Timestamp) -> String {
     kv("CPU:", v.spec.cpu.to_string());
     kv("Memory:", v.spec.memory.to_string());
     kv("Disk:", v.spec.disk.to_string());
-    kv("Node:", dash(&v.node));
+    // A pinned CT (`create --node`) says so, even while stopped.
+    kv(
+        "Node:",
+        match &v.spec.node {
+            Some(pin) => format!("{} (pinned to {pin})", dash(&v.node)),
+            None => dash(&v.node),
+        },
+    );
     kv("IP:", dash(&v.ip));
     kv("Pod:", dash(&v.pod));
     kv(
