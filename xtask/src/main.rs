@@ -33,9 +33,11 @@ tasks:
   test [--keep]    cluster up, cargo test --workspace with cluster tests on, cluster down
   ui               build the web UI into web/dist (npm ci from the lock file)
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
-  bench NAME [--quick]  list | api-list | create | startstop | console | rootfs | node | scale
+  bench NAME [--quick] [--size N]
+                   list | api-list | create | startstop | console | rootfs | node | scale
                    (node: create/start times of CTs as real pods on the real node)
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
+                   (--size N: api-list at that one size; CORRAL_BENCH_KEEP=1 keeps and reuses its CTs)
   demo             cluster up (with the real node), then create, list, stop, start and exec
                    into CTs with corral — the spec's devbox with apt on the real node —
                    then serve the web UI and API
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         ["demo"] => demo(start),
         ["rootfs"] => rootfs::build(start).map(|_| ()),
         ["ui"] => ui::build(start).map(|_| ()),
-        ["bench", name, rest @ ..] => bench(start, name, rest.contains(&"--quick")),
+        ["bench", name, rest @ ..] => bench(start, name, rest),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -144,7 +146,8 @@ fn test(start: Instant, keep: bool) -> Result {
     }
 }
 
-fn bench(start: Instant, name: &str, quick: bool) -> Result {
+fn bench(start: Instant, name: &str, args: &[&str]) -> Result {
+    let quick = args.contains(&"--quick");
     util::ensure_debian(start, &[("/usr/bin/time", "time")])?;
     let rootfs = rootfs::build(start)?;
     let p = match name {
@@ -182,7 +185,7 @@ fn bench(start: Instant, name: &str, quick: bool) -> Result {
         .join(if quick { "debug" } else { "release" });
     let st = Command::new(dir.join("corral-bench"))
         .arg(name)
-        .args(quick.then_some("--quick"))
+        .args(args)
         .env("CORRAL_TEST_KUBECONFIG", p.kubeconfig("admin"))
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
         .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use corral_core::CtService;
-use corral_k8s::KubeCt;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -21,6 +20,9 @@ pub struct Caller {
     pub service: CtService,
     /// The caller's kube client (exec, nodes, VMs); `None` in router tests.
     pub kube: Option<kube::Client>,
+    /// The caller's view of the shared list cache (change feeds); `None` in
+    /// router tests.
+    pub cached: Option<corral_k8s::CachedCt>,
 }
 
 /// Where callers' clients come from.
@@ -41,6 +43,8 @@ pub struct KubeBackend {
     base: kube::Config,
     anonymous: kube::Client,
     clients: Mutex<HashMap<[u8; 32], (kube::Client, Instant)>>,
+    /// Lists served from watches made as each caller (corral_k8s::cache).
+    lists: corral_k8s::ListCache,
 }
 
 /// Why the backend could not be set up.
@@ -66,6 +70,7 @@ impl KubeBackend {
             base,
             anonymous,
             clients: Mutex::new(HashMap::new()),
+            lists: corral_k8s::ListCache::new(),
         })
     }
 }
@@ -97,9 +102,11 @@ impl Backend for KubeBackend {
                 c
             }
         };
+        let cached = self.lists.ports(client.clone(), key);
         Ok(Caller {
-            service: CtService::new(Arc::new(KubeCt::new(client.clone()))),
+            service: CtService::new(Arc::new(cached.clone())),
             kube: Some(client),
+            cached: Some(cached),
         })
     }
 

@@ -77,6 +77,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let field = match &e {
             ServiceError::Validate(v) => Some(v.field().to_string()),
+            ServiceError::NodeMissing { .. } => Some("node".to_string()),
             _ => None,
         };
         let (status, code) = match e.kind() {

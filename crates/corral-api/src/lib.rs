@@ -423,16 +423,25 @@ pub async fn watch(
         .transpose()
         .map_err(invalid)?;
     let c = caller(&s, &headers).await?;
-    // The caller must be allowed to list what it watches.
-    c.service.list(ns.clone()).await?;
-    let kube = c.kube.map(corral_k8s::KubeCt::new);
-    let stream = futures::stream::unfold((kube, ns), |(kube, ns)| async move {
-        match &kube {
-            Some(k) => {
-                if k.wait_for_any_change(ns.as_ref(), Duration::from_secs(60))
-                    .await
-                    .is_err()
-                {
+    // The caller must be allowed to list what it follows; the feed ticks
+    // after the list cache has applied a change, so a re-list on a tick
+    // sees it.
+    let feed = match c.cached {
+        Some(cached) => Some(
+            cached
+                .follow(ns.as_ref())
+                .await
+                .map_err(|e| ApiError::from(corral_core::ServiceError::List { source: e }))?,
+        ),
+        None => {
+            c.service.list(ns).await?;
+            None
+        }
+    };
+    let stream = futures::stream::unfold(feed, |mut feed| async move {
+        match &mut feed {
+            Some(f) => {
+                if f.next(Duration::from_secs(60)).await.is_err() {
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
@@ -440,7 +449,7 @@ pub async fn watch(
         }
         Some((
             Ok::<_, std::convert::Infallible>(Event::default().data("changed")),
-            (kube, ns),
+            feed,
         ))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -27,6 +27,7 @@ impl Backend for TestBackend {
         Ok(Caller {
             service: CtService::new(ports),
             kube: None,
+            cached: None,
         })
     }
     async fn ready(&self) -> bool {

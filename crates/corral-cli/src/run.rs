@@ -75,7 +75,9 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
             }
             let ctx = connect(&cli.cluster).await?;
             let ns = (!a.all_namespaces).then(|| ctx.namespace.clone());
-            return crate::tui::run(ctx.service, ctx.kube, ns).await;
+            // One caller for the whole session: its lists come from watches.
+            let cached = corral_k8s::ListCache::new().ports(ctx.kube.client().clone(), [0; 32]);
+            return crate::tui::run(cached, ns).await;
         }
     };
     // Everything that can be checked without a cluster is checked first, so

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::lifecycle::Facts;
-use crate::name::{CtRef, Namespace};
+use crate::name::{CtRef, Namespace, NodeName};
 use crate::spec::CtSpec;
 
 /// A boxed error from an adapter, kept as the source of a [`PortError`].
@@ -147,6 +147,9 @@ pub trait CtPorts: Send + Sync {
     async fn list(&self, namespace: Option<Namespace>) -> Result<Vec<Observed>, PortError>;
     /// Recent events about the CT's pod, volume and Service, oldest first.
     async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError>;
+    /// Whether `node` is in the cluster: `None` when the caller may not
+    /// read nodes (a namespace-scoped user), so nothing can be told.
+    async fn node_exists(&self, node: &NodeName) -> Result<Option<bool>, PortError>;
     /// Asks the cluster whether it would admit the CT's pod (server-side
     /// dry run), so a refusal happens before anything is written.
     async fn check_admission(&self, spec: &CtSpec) -> Result<(), PortError>;

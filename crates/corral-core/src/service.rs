@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::lifecycle::{self, Action, Decision, LifecycleError, State};
-use crate::name::{CtRef, Namespace};
+use crate::name::{CtRef, Namespace, NodeName};
 use crate::ports::{CtPorts, EventInfo, Observed, PortError, ServiceInfo, VolumeInfo};
 use crate::spec::{CreateCtRequest, CtSpec, SpecError, StorageMode};
 
@@ -154,6 +154,27 @@ pub enum ServiceError {
         /// Cause.
         #[source]
         source: PortError,
+    },
+    /// Looking up the node the CT is to be pinned to failed; nothing was made.
+    #[error("cannot create {ct}: looking up node {node}: {source}; nothing was created")]
+    CheckNode {
+        /// The CT.
+        ct: CtRef,
+        /// The node asked for.
+        node: NodeName,
+        /// Cause.
+        #[source]
+        source: PortError,
+    },
+    /// The node the CT is to be pinned to is not in the cluster; nothing was made.
+    #[error(
+        "cannot create {ct}: node {node} does not exist; nothing was created. `kubectl get nodes` lists the nodes; leave out --node to let the scheduler choose"
+    )]
+    NodeMissing {
+        /// The CT.
+        ct: CtRef,
+        /// The node asked for.
+        node: NodeName,
     },
     /// The cluster would not admit the CT's pod; nothing was made.
     #[error("cannot create {ct}: {source}{}; nothing was created", admission_hint(*mode, source))]
@@ -320,11 +341,12 @@ impl ServiceError {
                 _ => ErrorKind::Conflict,
             },
             S::Conflict { .. } => ErrorKind::Conflict,
-            S::NotFound { .. } => ErrorKind::NotFound,
+            S::NotFound { .. } | S::NodeMissing { .. } => ErrorKind::NotFound,
             S::WaitTimeout { .. } | S::WaitFailed { .. } => ErrorKind::Timeout,
             S::Observe { source, .. }
             | S::List { source }
             | S::CheckAdmission { source, .. }
+            | S::CheckNode { source, .. }
             | S::WriteRecord { source, .. }
             | S::MakeService { source, .. }
             | S::MakePod { source, .. }
@@ -440,6 +462,21 @@ impl CtService {
                 self.finish_create(spec, false).await
             }
             _ => {
+                if let Some(node) = &spec.node {
+                    let exists = self.ports.node_exists(node).await.map_err(|source| {
+                        ServiceError::CheckNode {
+                            ct: ct.clone(),
+                            node: node.clone(),
+                            source,
+                        }
+                    })?;
+                    if exists == Some(false) {
+                        return Err(ServiceError::NodeMissing {
+                            ct,
+                            node: node.clone(),
+                        });
+                    }
+                }
                 self.ports.check_admission(spec).await.map_err(|source| {
                     ServiceError::CheckAdmission {
                         ct: ct.clone(),

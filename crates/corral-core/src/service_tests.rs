@@ -124,6 +124,39 @@ fn create_makes_record_service_pod_in_order() {
 }
 
 #[test]
+fn create_pinned_to_a_node_checks_the_node_first() {
+    // (what the cluster says of the node, whether the create goes on)
+    for (exists, goes_on) in [(Some(true), true), (None, true), (Some(false), false)] {
+        let mut ct = Ct::test("web1");
+        ct.input.node = Some("node-a".into());
+        let mut m = MockCtPorts::new();
+        m.expect_get().returning(|_| Ok(None));
+        m.expect_node_exists()
+            .times(1)
+            .withf(|n| n.as_str() == "node-a")
+            .returning(move |_| Ok(exists));
+        let n = usize::from(goes_on);
+        m.expect_check_admission().times(n).returning(|_| Ok(()));
+        m.expect_create_record().times(n).returning(|_| Ok(()));
+        m.expect_ensure_service().times(n).returning(|_| Ok(()));
+        m.expect_ensure_pod().times(n).returning(|_| Ok(()));
+        m.expect_mark_complete().times(n).returning(|_| Ok(()));
+        let r = block_on(service(m).create(&ct.request()));
+        if goes_on {
+            r.unwrap();
+        } else {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("node node-a does not exist") && msg.contains("kubectl get nodes"),
+                "{msg}"
+            );
+        }
+    }
+}
+
+#[test]
 fn create_whose_second_step_fails_removes_what_the_first_made() {
     let ct = Ct::test("web1");
     let mut m = MockCtPorts::new();

@@ -1,15 +1,16 @@
 //! [`KubeCt`]: corral-core's [`CtPorts`] carried out with kube.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use corral_core::lifecycle::{Facts, PodFacts, VolumePhase};
 use corral_core::ports::{CtPorts, EventInfo, Observed, PortError, ServiceInfo, VolumeInfo};
 use corral_core::record::{self, CT_LABEL, MAIN_CONTAINER, SEED_CONTAINER};
-use corral_core::{CtName, CtRef, CtSpec, Namespace};
+use corral_core::{CtName, CtRef, CtSpec, Namespace, NodeName};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{Event, Node, PersistentVolumeClaim, Pod, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -18,7 +19,7 @@ use crate::error::{is_not_found, port_error};
 use crate::render;
 
 /// Page size for list calls; lists page through the apiserver.
-const PAGE: u32 = 500;
+pub(crate) const PAGE: u32 = 500;
 
 /// The kube-backed implementation of [`CtPorts`].
 #[derive(Clone)]
@@ -100,17 +101,21 @@ fn ignore_not_found(r: Result<(), kube::Error>, w: String) -> Result<(), PortErr
 
 /// Facts about a pod for the state machine.
 pub fn pod_facts(pod: &Pod) -> PodFacts {
-    let status = pod.status.clone().unwrap_or_default();
+    let none = Default::default();
+    let status = pod.status.as_ref().unwrap_or(&none);
     let mut f = PodFacts {
         phase: status.phase.clone().unwrap_or_else(|| "Pending".into()),
         deleting: pod.metadata.deletion_timestamp.is_some(),
         ..Default::default()
     };
-    let init = status.init_container_statuses.unwrap_or_default();
+    let init = status
+        .init_container_statuses
+        .as_deref()
+        .unwrap_or_default();
     f.seeding = init.iter().any(|c| {
         c.name == SEED_CONTAINER && c.state.as_ref().and_then(|s| s.running.as_ref()).is_some()
     });
-    let mains = status.container_statuses.unwrap_or_default();
+    let mains = status.container_statuses.as_deref().unwrap_or_default();
     f.ready = mains.iter().any(|c| c.name == MAIN_CONTAINER && c.ready);
     for c in init.iter().chain(mains.iter()) {
         let Some(state) = &c.state else { continue };
@@ -146,12 +151,12 @@ pub fn pod_facts(pod: &Pod) -> PodFacts {
         }
     }
     if f.problem.is_none() {
-        for cond in status.conditions.unwrap_or_default() {
+        for cond in status.conditions.as_deref().unwrap_or_default() {
             if cond.type_ == "PodScheduled" && cond.status == "False" {
                 f.problem = Some(format!(
                     "{}: {}",
-                    cond.reason.unwrap_or_else(|| "Unschedulable".into()),
-                    cond.message.unwrap_or_default()
+                    cond.reason.as_deref().unwrap_or("Unschedulable"),
+                    cond.message.as_deref().unwrap_or_default()
                 ));
             }
         }
@@ -224,6 +229,35 @@ pub fn observed(
         },
         spec,
     })
+}
+
+/// Joins listed claims, pods and Services into CTs, by namespace and CT
+/// label. A record that does not read back is skipped in lists (`show`
+/// reports it).
+pub(crate) fn join<C, P, S>(pvcs: &[C], pods: &[P], svcs: &[S]) -> Vec<Observed>
+where
+    C: Borrow<PersistentVolumeClaim>,
+    P: Borrow<Pod>,
+    S: Borrow<Service>,
+{
+    fn key<K: ResourceExt>(o: &K) -> (&str, &str) {
+        (
+            o.meta().namespace.as_deref().unwrap_or_default(),
+            o.labels()
+                .get(CT_LABEL)
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )
+    }
+    let pods: HashMap<_, &Pod> = pods.iter().map(|p| (key(p.borrow()), p.borrow())).collect();
+    let svcs: HashMap<_, &Service> = svcs.iter().map(|s| (key(s.borrow()), s.borrow())).collect();
+    pvcs.iter()
+        .filter_map(|pvc| {
+            let pvc: &PersistentVolumeClaim = pvc.borrow();
+            let k = key(pvc);
+            observed(pvc, pods.get(&k).copied(), svcs.get(&k).copied()).ok()
+        })
+        .collect()
 }
 
 /// Creates `obj`; an existing object of that name that belongs to this CT counts as made.
@@ -317,18 +351,7 @@ impl CtPorts for KubeCt {
             list_all(&pod_api, lp.clone(), "pods"),
             list_all(&svc_api, lp.clone(), "services"),
         )?;
-        let key = |o: &dyn KeyOf| (o.ns(), o.ct());
-        let pods: BTreeMap<_, _> = pods.iter().map(|p| (key(p), p)).collect();
-        let svcs: BTreeMap<_, _> = svcs.iter().map(|s| (key(s), s)).collect();
-        let mut out = Vec::with_capacity(pvcs.len());
-        for pvc in &pvcs {
-            let k = key(pvc);
-            // A record that does not read back is skipped in lists (and shown by `show`).
-            if let Ok(o) = observed(pvc, pods.get(&k).copied(), svcs.get(&k).copied()) {
-                out.push(o);
-            }
-        }
-        Ok(out)
+        Ok(join(&pvcs, &pods, &svcs))
     }
 
     async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError> {
@@ -363,6 +386,16 @@ impl CtPorts for KubeCt {
         out.sort_by(|a, b| a.last_seen.cmp(&b.last_seen));
         let keep = out.len().saturating_sub(10);
         Ok(out.split_off(keep))
+    }
+
+    async fn node_exists(&self, node: &NodeName) -> Result<Option<bool>, PortError> {
+        let api: Api<Node> = Api::all(self.client.clone());
+        match api.get_metadata_opt(node.as_str()).await {
+            Ok(found) => Ok(Some(found.is_some())),
+            // Namespace-scoped users may not read nodes: nothing to tell.
+            Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
+            Err(e) => Err(port_error(&format!("node {node}"), e)),
+        }
     }
 
     async fn check_admission(&self, spec: &CtSpec) -> Result<(), PortError> {
@@ -527,19 +560,4 @@ async fn watch_once(
         _ = &mut deadline => {}
     }
     Ok(())
-}
-
-/// Namespace and CT label of an object, for joining lists.
-trait KeyOf {
-    fn ns(&self) -> String;
-    fn ct(&self) -> String;
-}
-
-impl<K: ResourceExt> KeyOf for K {
-    fn ns(&self) -> String {
-        self.namespace().unwrap_or_default()
-    }
-    fn ct(&self) -> String {
-        self.labels().get(CT_LABEL).cloned().unwrap_or_default()
-    }
 }

@@ -9,10 +9,12 @@
 //! corral-core; this crate only carries decisions out and reports facts.
 
 pub mod adapter;
+pub mod cache;
 pub mod client;
 pub mod error;
 pub mod render;
 pub mod vms;
 
 pub use adapter::KubeCt;
+pub use cache::{CachedCt, ChangeFeed, ListCache};
 pub use client::{ClientError, ClusterTarget, connect};

@@ -524,8 +524,24 @@ where
 async fn bench_api_list(n: usize, total: usize) {
     use std::io::BufRead;
     let client = counting_client(Arc::new(AtomicU64::new(0))).await;
-    let ns = format!("bench-api-{n}-{}", std::process::id());
-    populate(&client, &ns, n).await;
+    // CORRAL_BENCH_KEEP=1 keeps the populated namespace and reuses it next
+    // time (populating 10,000 CTs takes about 20 minutes here).
+    let keep = std::env::var_os("CORRAL_BENCH_KEEP").is_some();
+    let ns = if keep {
+        format!("bench-api-{n}")
+    } else {
+        format!("bench-api-{n}-{}", std::process::id())
+    };
+    let have = kube::Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    if keep && have == n {
+        eprintln!("  reusing {ns} with {n} CTs");
+    } else {
+        populate(&client, &ns, n).await;
+    }
     let corral = env("CORRAL_BENCH_CORRAL");
     let mut server = Command::new(&corral)
         .arg("--kubeconfig")
@@ -603,9 +619,21 @@ async fn bench_api_list(n: usize, total: usize) {
         "\nratio corral-api/direct requests/s at 16 clients: {:.2}",
         api_rps / direct_rps
     );
+    // Peak memory of `corral serve` (its list cache included).
+    let hwm = std::fs::read_to_string(format!("/proc/{}/status", server.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    println!("corral serve peak RSS: {} MiB", hwm / 1024);
     let _ = server.kill();
     let _ = server.wait();
-    drop_ns(&ns);
+    if !keep {
+        drop_ns(&ns);
+    }
     assert_eq!(
         api_fail + heavy_fail,
         0,
@@ -899,6 +927,12 @@ fn bench_node(n: usize) {
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
+    // `--size N`: run a bench at that one size only.
+    let size: Option<usize> = args
+        .iter()
+        .position(|a| a == "--size")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--size takes a number of CTs"));
     let name = args.first().map(String::as_str).unwrap_or("");
     println!(
         "# corral bench `{name}`{} — {}",
@@ -923,7 +957,9 @@ async fn main() {
         "node" => bench_node(if quick { 1 } else { 5 }),
         "scale" => bench_scale(if quick { 50 } else { 10_000 }).await,
         "api-list" => {
-            if quick {
+            if let Some(n) = size {
+                bench_api_list(n, if n >= 10_000 { 64 } else { 400 }).await
+            } else if quick {
                 bench_api_list(50, 100).await
             } else {
                 bench_api_list(1000, 400).await;

@@ -164,6 +164,111 @@ fn rest_api_acts_as_the_caller() {
     assert_eq!(code, 202);
 }
 
+/// Polls `f` every 100 ms for up to `secs`; true once it holds.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+/// Lists are served from a watch-fed cache per caller: changes made behind
+/// the API's back show up, the change feed ticks, and a caller whose right
+/// to list is taken away is refused at once although its cache entry exists.
+#[test]
+fn api_lists_follow_the_cluster_and_the_callers_rights() {
+    let Some(c) = cluster() else { return };
+    let s = serve(&c, &[]);
+    let ns = c.namespace("apicache", &[]);
+    let n = ns.name.as_str();
+    for args in [
+        vec!["create", "serviceaccount", "reader", "-n", n],
+        vec![
+            "create",
+            "rolebinding",
+            "reader",
+            "-n",
+            n,
+            "--clusterrole=view",
+            &*format!("--serviceaccount={n}:reader"),
+        ],
+    ] {
+        let r = c.kubectl(&args);
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    let reader = token(&c, n, "reader");
+    let url = format!("http://{}/api/v1/namespaces/{n}/cts", s.addr);
+    let names = |list: &serde_json::Value| -> Vec<(String, String)> {
+        list["items"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|i| {
+                        let f = |k: &str| i[k].as_str().unwrap_or_default().to_string();
+                        (f("name"), f("status"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // RBAC may take a moment to see the new binding.
+    assert!(eventually(10, || curl("GET", &url, Some(&reader), None).0 == 200));
+    let (_, list) = curl("GET", &url, Some(&reader), None);
+    assert_eq!(names(&list), vec![]);
+
+    // Changes made with the CLI, not through the API, reach the cached list.
+    let mut feed = Command::new("curl")
+        .args(["-sN", "-H", &format!("Authorization: Bearer {reader}")])
+        .arg(format!("http://{}/api/v1/watch?namespace={n}", s.addr))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let feed_out = feed.stdout.take().unwrap();
+    let ticks = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(feed_out)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l == "data: changed")
+            .is_some()
+    });
+    let r = c.corral(&["ct", "create", "w1", "-n", n, "--image", "alpine", "--wait"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        eventually(10, || {
+            names(&curl("GET", &url, Some(&reader), None).1)
+                == vec![("w1".to_string(), "Running".to_string())]
+        }),
+        "w1 never showed Running in the API's list"
+    );
+    let _ = feed.kill();
+    let _ = feed.wait();
+    assert!(ticks.join().unwrap(), "the change feed never ticked");
+    let r = c.corral(&["ct", "stop", "w1", "-n", n, "--wait"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        eventually(10, || {
+            names(&curl("GET", &url, Some(&reader), None).1)
+                == vec![("w1".to_string(), "Stopped".to_string())]
+        }),
+        "w1 never showed Stopped in the API's list"
+    );
+
+    // Taking the right away refuses the next list, cache or not.
+    let r = c.kubectl(&["delete", "rolebinding", "reader", "-n", n]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        eventually(10, || curl("GET", &url, Some(&reader), None).0 == 403),
+        "a caller without the right to list still got a list"
+    );
+    let (code, p) = curl("GET", &url, Some(&reader), None);
+    assert_eq!((code, p["code"].as_str()), (403, Some("forbidden")), "{p}");
+}
+
 pub const VMI_CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition

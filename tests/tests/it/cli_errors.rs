@@ -118,6 +118,19 @@ fn wrong_state_not_found_and_conflict_have_their_own_codes() {
         (&["ct", "start", "web1"], 4, "it is already Running"),
         (&["ct", "show", "ghost"], 3, "/ghost does not exist"),
         (
+            &[
+                "ct",
+                "create",
+                "pinned",
+                "--image",
+                "alpine",
+                "--node",
+                "no-such-node",
+            ],
+            3,
+            "node no-such-node does not exist; nothing was created",
+        ),
+        (
             &["ct", "delete", "ghost", "--yes"],
             3,
             "/ghost does not exist",

@@ -9,11 +9,12 @@
 pub mod app;
 pub mod ui;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use corral_core::service::CtService;
 use corral_core::{CtName, CtRef, Namespace};
-use corral_k8s::KubeCt;
+use corral_k8s::CachedCt;
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -58,19 +59,22 @@ async fn vm_rows(client: &kube::Client, ns: Option<&str>) -> Vec<Row> {
 }
 
 /// Lists, then waits for a change, forever; sends each list or error.
+/// Lists come from the watch-fed cache (corral_k8s::cache), so a change
+/// costs a read of memory, not a list of every CT.
 fn refresher(
-    service: CtService,
-    kube: KubeCt,
+    cached: CachedCt,
     ns: Option<String>,
     tx: mpsc::Sender<Result<Vec<Row>, String>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let service = CtService::new(Arc::new(cached.clone()));
         let nsv = ns.as_ref().and_then(|n| Namespace::new(n.clone()).ok());
+        let mut feed = None;
         loop {
             let msg = match service.list(nsv.clone()).await {
                 Ok(v) => {
                     let mut rows = ct_rows(v);
-                    rows.extend(vm_rows(kube.client(), ns.as_deref()).await);
+                    rows.extend(vm_rows(cached.kube().client(), ns.as_deref()).await);
                     Ok(rows)
                 }
                 Err(e) => Err(crate::error::chain(&e)),
@@ -79,12 +83,14 @@ fn refresher(
             if tx.send(msg).await.is_err() {
                 return;
             }
-            if failed
-                || kube
-                    .wait_for_any_change(nsv.as_ref(), Duration::from_secs(60))
-                    .await
-                    .is_err()
-            {
+            if feed.is_none() && !failed {
+                feed = cached.follow(nsv.as_ref()).await.ok();
+            }
+            let waited = match (&mut feed, failed) {
+                (Some(f), false) => f.next(Duration::from_secs(60)).await.is_ok(),
+                _ => false,
+            };
+            if !waited {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
@@ -99,18 +105,16 @@ fn id(ns: &str, name: &str) -> Option<CtRef> {
 }
 
 /// Runs the TUI until the user quits.
-pub async fn run(
-    service: CtService,
-    kube: KubeCt,
-    namespace: Option<String>,
-) -> Result<u8, CommandError> {
+pub async fn run(cached: CachedCt, namespace: Option<String>) -> Result<u8, CommandError> {
+    let service = CtService::new(Arc::new(cached.clone()));
+    let kube = cached.kube().clone();
     let io_err = |e: std::io::Error| CommandError {
         kind: ErrKind::Internal,
         message: format!("drawing the terminal: {e}"),
     };
     let mut app = App::new(namespace.clone());
     let (tx, mut rx) = mpsc::channel(4);
-    let mut task = refresher(service.clone(), kube.clone(), namespace, tx.clone());
+    let mut task = refresher(cached.clone(), namespace, tx.clone());
     let mut terminal = ratatui::init();
     let mut events = EventStream::new();
     let result = loop {
@@ -141,7 +145,7 @@ pub async fn run(
             Command::Quit => break Ok(0),
             Command::SetNamespace(ns) => {
                 task.abort();
-                task = refresher(service.clone(), kube.clone(), ns, tx.clone());
+                task = refresher(cached.clone(), ns, tx.clone());
             }
             Command::Start(ns, name)
             | Command::Stop(ns, name)
