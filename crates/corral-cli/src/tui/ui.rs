@@ -95,9 +95,17 @@ pub fn draw(f: &mut Frame, app: &App) {
                 Cell::from(r.disk.clone()),
             ])
         });
+        // The namespace column fits the longest namespace shown (up to a
+        // DNS label's 63 characters), so no namespace is cut short.
+        let ns_width = visible
+            .iter()
+            .map(|r| r.namespace.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(9, 63);
         let widths = [
             Constraint::Length(4),
-            Constraint::Length(14),
+            Constraint::Length(u16::try_from(ns_width).unwrap_or(63)),
             Constraint::Min(10),
             Constraint::Length(12),
             Constraint::Length(12),
@@ -204,6 +212,20 @@ mod tests {
             let screen = render(&app);
             assert!(screen.contains(shown), "{screen}");
             assert!(!screen.contains(hidden), "{screen}");
+        }
+    }
+
+    #[test]
+    fn long_namespaces_are_shown_whole() {
+        let one = super::super::app::tests_rows().remove(0);
+        for ns in ["bench-api-10000", "team-twenty-chars-ns"] {
+            let mut app = App::new(None);
+            app.set_rows(vec![super::super::app::Row {
+                namespace: ns.into(),
+                ..one.clone()
+            }]);
+            let screen = render(&app);
+            assert!(screen.contains(&format!(" {ns} ")), "{screen}");
         }
     }
 
