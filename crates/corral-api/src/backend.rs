@@ -20,9 +20,9 @@ pub struct Caller {
     pub service: CtService,
     /// The caller's kube client (exec, nodes, VMs); `None` in router tests.
     pub kube: Option<kube::Client>,
-    /// The caller's view of the shared list cache (change feeds); `None` in
-    /// router tests.
-    pub cached: Option<corral_k8s::CachedCt>,
+    /// The caller's adapter, lists from the shared cache (change feeds);
+    /// `None` in router tests.
+    pub ports: Option<corral_k8s::KubeCt>,
 }
 
 /// Where callers' clients come from.
@@ -102,11 +102,11 @@ impl Backend for KubeBackend {
                 c
             }
         };
-        let cached = self.lists.ports(client.clone(), key);
+        let ports = self.lists.ports(client.clone(), key);
         Ok(Caller {
-            service: CtService::new(Arc::new(cached.clone())),
+            service: CtService::new(Arc::new(ports.clone())),
             kube: Some(client),
-            cached: Some(cached),
+            ports: Some(ports),
         })
     }
 

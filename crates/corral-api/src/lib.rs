@@ -426,9 +426,9 @@ pub async fn watch(
     // The caller must be allowed to list what it follows; the feed ticks
     // after the list cache has applied a change, so a re-list on a tick
     // sees it.
-    let feed = match c.cached {
-        Some(cached) => Some(
-            cached
+    let feed = match c.ports {
+        Some(ports) => Some(
+            ports
                 .follow(ns.as_ref())
                 .await
                 .map_err(|e| ApiError::from(corral_core::ServiceError::List { source: e }))?,

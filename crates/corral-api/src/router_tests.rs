@@ -27,7 +27,7 @@ impl Backend for TestBackend {
         Ok(Caller {
             service: CtService::new(ports),
             kube: None,
-            cached: None,
+            ports: None,
         })
     }
     async fn ready(&self) -> bool {

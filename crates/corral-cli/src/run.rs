@@ -76,8 +76,8 @@ pub async fn run(cli: Cli) -> Result<u8, CommandError> {
             let ctx = connect(&cli.cluster).await?;
             let ns = (!a.all_namespaces).then(|| ctx.namespace.clone());
             // One caller for the whole session: its lists come from watches.
-            let cached = corral_k8s::ListCache::new().ports(ctx.kube.client().clone(), [0; 32]);
-            return crate::tui::run(cached, ns).await;
+            let kube = corral_k8s::ListCache::new().ports(ctx.kube.client().clone(), [0; 32]);
+            return crate::tui::run(kube, ns).await;
         }
     };
     // Everything that can be checked without a cluster is checked first, so

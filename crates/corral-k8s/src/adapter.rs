@@ -15,6 +15,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchP
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
+use crate::cache::{ChangeFeed, Lists, authorize};
 use crate::error::{is_not_found, port_error};
 use crate::render;
 
@@ -25,12 +26,57 @@ pub(crate) const PAGE: u32 = 500;
 #[derive(Clone)]
 pub struct KubeCt {
     client: Client,
+    /// Where lists come from when not from the apiserver directly
+    /// ([`ListCache::ports`](crate::ListCache::ports)).
+    lists: Option<Lists>,
 }
 
 impl KubeCt {
-    /// Wraps a client.
+    /// Wraps a client; lists go to the apiserver.
     pub fn new(client: Client) -> Self {
-        KubeCt { client }
+        KubeCt {
+            client,
+            lists: None,
+        }
+    }
+
+    pub(crate) fn with_lists(mut self, lists: Lists) -> Self {
+        self.lists = Some(lists);
+        self
+    }
+
+    /// A feed of changes to the CTs of `namespace` (or of all namespaces)
+    /// as this caller sees them, for live views; the caller must be allowed
+    /// to list them. With a list cache it ticks after the cache has applied
+    /// a change, so a list made on a tick sees it; otherwise each wait is a
+    /// watch of its own.
+    pub async fn follow(&self, namespace: Option<&Namespace>) -> Result<ChangeFeed, PortError> {
+        authorize(&self.client, namespace).await?;
+        let rx = match &self.lists {
+            Some(l) => l.changes(self, namespace).await,
+            None => None,
+        };
+        Ok(ChangeFeed::new(rx, self.clone(), namespace.cloned()))
+    }
+
+    /// Lists straight from the apiserver, a page at a time.
+    pub(crate) async fn list_direct(
+        &self,
+        namespace: Option<Namespace>,
+    ) -> Result<Vec<Observed>, PortError> {
+        let lp = ListParams::default().labels(&record::selector());
+        let ns = namespace.as_ref();
+        let (pvc_api, pod_api, svc_api) = (
+            self.api_in::<PersistentVolumeClaim>(ns),
+            self.api_in::<Pod>(ns),
+            self.api_in::<Service>(ns),
+        );
+        let (pvcs, pods, svcs) = futures::try_join!(
+            list_all(&pvc_api, lp.clone(), "persistentvolumeclaims"),
+            list_all(&pod_api, lp.clone(), "pods"),
+            list_all(&svc_api, lp.clone(), "services"),
+        )?;
+        Ok(join(&pvcs, &pods, &svcs))
     }
 
     /// The underlying client (the console needs it for exec).
@@ -339,19 +385,10 @@ impl CtPorts for KubeCt {
     }
 
     async fn list(&self, namespace: Option<Namespace>) -> Result<Vec<Observed>, PortError> {
-        let lp = ListParams::default().labels(&record::selector());
-        let ns = namespace.as_ref();
-        let (pvc_api, pod_api, svc_api) = (
-            self.api_in::<PersistentVolumeClaim>(ns),
-            self.api_in::<Pod>(ns),
-            self.api_in::<Service>(ns),
-        );
-        let (pvcs, pods, svcs) = futures::try_join!(
-            list_all(&pvc_api, lp.clone(), "persistentvolumeclaims"),
-            list_all(&pod_api, lp.clone(), "pods"),
-            list_all(&svc_api, lp.clone(), "services"),
-        )?;
-        Ok(join(&pvcs, &pods, &svcs))
+        match &self.lists {
+            Some(l) => l.list(self, namespace).await,
+            None => self.list_direct(namespace).await,
+        }
     }
 
     async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError> {

@@ -7,7 +7,8 @@
 //! corral's labels) fed by watches made **with the caller's own client**, so
 //! it never holds anything that caller could not list itself.
 //!
-//! Each list through [`CachedCt`] is still authorized by the apiserver: one
+//! Each list through a [`KubeCt`] made by [`ListCache::ports`] is still
+//! authorized by the apiserver: one
 //! `limit=1` list per resource as the caller (three small requests however
 //! many CTs there are), then the answer is joined from memory. When the
 //! watches cannot start (a caller may list but not watch, say) the list goes
@@ -15,22 +16,21 @@
 //!
 //! Lists from the cache are as fresh as the watches: a change appears once
 //! the apiserver has delivered its event (milliseconds on a healthy
-//! cluster). [`CachedCt::changes`] ticks after the cache has applied an
+//! cluster). [`KubeCt::follow`]'s feed ticks after the cache has applied an
 //! event, so a client that re-lists on a tick sees that change. Reads of
 //! one CT (`get`) and every write go to the apiserver, as with [`KubeCt`].
 //!
 //! Entries nobody used for [`IDLE`] (and nobody follows with
-//! [`CachedCt::changes`]) are dropped with their watches; at most
+//! [`KubeCt::follow`]) are dropped with their watches; at most
 //! [`MAX_ENTRIES`] are kept.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use corral_core::ports::{CtPorts, EventInfo, Observed, PortError};
+use corral_core::Namespace;
+use corral_core::ports::{Observed, PortError};
 use corral_core::record;
-use corral_core::{CtRef, CtSpec, Namespace, NodeName};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodSpec, Service, ServiceSpec};
 use kube::api::ListParams;
@@ -163,14 +163,14 @@ impl ListCache {
         Self::default()
     }
 
-    /// Ports for one caller: `caller` identifies its credentials (a hash of
-    /// its token), `client` carries them.
-    pub fn ports(&self, client: kube::Client, caller: [u8; 32]) -> CachedCt {
-        CachedCt {
-            inner: KubeCt::new(client),
+    /// A [`KubeCt`] for one caller whose lists come from this cache:
+    /// `caller` identifies its credentials (a hash of its token), `client`
+    /// carries them.
+    pub fn ports(&self, client: kube::Client, caller: [u8; 32]) -> KubeCt {
+        KubeCt::new(client).with_lists(Lists {
             cache: self.clone(),
             caller,
-        }
+        })
     }
 
     /// How many entries are held (for tests and metrics).
@@ -386,11 +386,25 @@ enum Feed {
     Watch,
 }
 
-/// Changes to the CTs one caller sees; from [`CachedCt::follow`].
+/// Changes to the CTs one caller sees; from [`KubeCt::follow`].
 pub struct ChangeFeed {
     feed: Feed,
     kube: KubeCt,
     namespace: Option<Namespace>,
+}
+
+impl ChangeFeed {
+    pub(crate) fn new(
+        rx: Option<watch::Receiver<u64>>,
+        kube: KubeCt,
+        namespace: Option<Namespace>,
+    ) -> Self {
+        ChangeFeed {
+            feed: rx.map_or(Feed::Watch, Feed::Cache),
+            kube,
+            namespace,
+        }
+    }
 }
 
 impl ChangeFeed {
@@ -419,15 +433,14 @@ impl ChangeFeed {
     }
 }
 
-/// [`KubeCt`] with lists served from a [`ListCache`].
+/// A [`ListCache`] and the caller a [`KubeCt`] lists for.
 #[derive(Clone)]
-pub struct CachedCt {
-    inner: KubeCt,
+pub(crate) struct Lists {
     cache: ListCache,
     caller: [u8; 32],
 }
 
-impl CachedCt {
+impl Lists {
     fn key(&self, namespace: Option<&Namespace>) -> Key {
         Key {
             caller: self.caller,
@@ -435,117 +448,66 @@ impl CachedCt {
         }
     }
 
-    /// Asks the apiserver whether the caller may list each of a CT's kinds
-    /// here: one `limit=1` list each, answered however many CTs there are.
-    async fn authorize(&self, ns: Option<&Namespace>) -> Result<(), PortError> {
-        let client = self.inner.client();
-        let lp = ListParams::default().labels(&record::selector()).limit(1);
-        futures::try_join!(
-            async {
-                api_in::<PersistentVolumeClaim>(client, ns)
-                    .list_metadata(&lp)
-                    .await
-                    .map_err(|e| port_error("persistentvolumeclaims", e))
-            },
-            async {
-                api_in::<Pod>(client, ns)
-                    .list_metadata(&lp)
-                    .await
-                    .map_err(|e| port_error("pods", e))
-            },
-            async {
-                api_in::<Service>(client, ns)
-                    .list_metadata(&lp)
-                    .await
-                    .map_err(|e| port_error("services", e))
-            },
-        )?;
-        Ok(())
-    }
-
-    /// A feed of changes to the CTs of `namespace` (or of all namespaces)
-    /// as this caller sees them, for live views; the caller must be allowed
-    /// to list them. It ticks after the cache has applied a change, so a
-    /// list made on a tick sees it. When the cache cannot follow (its
-    /// watches could not start) each wait is a watch of its own.
-    pub async fn follow(&self, namespace: Option<&Namespace>) -> Result<ChangeFeed, PortError> {
-        self.authorize(namespace).await?;
-        let key = self.key(namespace);
-        let feed = match self.cache.ready(&key, self.inner.client()).await {
-            Some(e) => Feed::Cache(e.changes.subscribe()),
-            None => Feed::Watch,
-        };
-        Ok(ChangeFeed {
-            feed,
-            kube: self.inner.clone(),
-            namespace: namespace.cloned(),
-        })
-    }
-
-    /// The uncached adapter underneath.
-    pub fn kube(&self) -> &KubeCt {
-        &self.inner
-    }
-}
-
-#[async_trait]
-impl CtPorts for CachedCt {
-    async fn get(&self, id: &CtRef) -> Result<Option<Observed>, PortError> {
-        self.inner.get(id).await
-    }
-
-    async fn list(&self, namespace: Option<Namespace>) -> Result<Vec<Observed>, PortError> {
-        self.authorize(namespace.as_ref()).await?;
-        let key = self.key(namespace.as_ref());
-        match self.cache.ready(&key, self.inner.client()).await {
+    /// Lists from the caller's entry, after the apiserver said the caller
+    /// may list; lists directly when the entry's watches cannot start.
+    pub(crate) async fn list(
+        &self,
+        kube: &KubeCt,
+        namespace: Option<Namespace>,
+    ) -> Result<Vec<Observed>, PortError> {
+        authorize(kube.client(), namespace.as_ref()).await?;
+        match self
+            .cache
+            .ready(&self.key(namespace.as_ref()), kube.client())
+            .await
+        {
             Some(e) => Ok(e.snapshot()),
-            None => self.inner.list(namespace).await,
+            None => kube.list_direct(namespace).await,
         }
     }
 
-    async fn events(&self, id: &CtRef) -> Result<Vec<EventInfo>, PortError> {
-        self.inner.events(id).await
+    /// The change feed of the caller's entry, or `None` when its watches
+    /// cannot start.
+    pub(crate) async fn changes(
+        &self,
+        kube: &KubeCt,
+        namespace: Option<&Namespace>,
+    ) -> Option<watch::Receiver<u64>> {
+        self.cache
+            .ready(&self.key(namespace), kube.client())
+            .await
+            .map(|e| e.changes.subscribe())
     }
+}
 
-    async fn node_exists(&self, node: &NodeName) -> Result<Option<bool>, PortError> {
-        self.inner.node_exists(node).await
-    }
-
-    async fn check_admission(&self, spec: &CtSpec) -> Result<(), PortError> {
-        self.inner.check_admission(spec).await
-    }
-
-    async fn create_record(&self, spec: &CtSpec) -> Result<(), PortError> {
-        self.inner.create_record(spec).await
-    }
-
-    async fn ensure_service(&self, spec: &CtSpec) -> Result<(), PortError> {
-        self.inner.ensure_service(spec).await
-    }
-
-    async fn ensure_pod(&self, spec: &CtSpec) -> Result<(), PortError> {
-        self.inner.ensure_pod(spec).await
-    }
-
-    async fn mark_complete(&self, id: &CtRef) -> Result<(), PortError> {
-        self.inner.mark_complete(id).await
-    }
-
-    async fn delete_pod(&self, id: &CtRef) -> Result<(), PortError> {
-        self.inner.delete_pod(id).await
-    }
-
-    async fn delete_service(&self, id: &CtRef) -> Result<(), PortError> {
-        self.inner.delete_service(id).await
-    }
-
-    async fn delete_record(&self, id: &CtRef) -> Result<(), PortError> {
-        self.inner.delete_record(id).await
-    }
-
-    async fn wait_for_change(&self, id: &CtRef, timeout: Duration) -> Result<(), PortError> {
-        self.inner.wait_for_change(id, timeout).await
-    }
+/// Asks the apiserver whether the caller may list each of a CT's kinds
+/// here: one `limit=1` list each, answered however many CTs there are.
+pub(crate) async fn authorize(
+    client: &kube::Client,
+    ns: Option<&Namespace>,
+) -> Result<(), PortError> {
+    let lp = ListParams::default().labels(&record::selector()).limit(1);
+    futures::try_join!(
+        async {
+            api_in::<PersistentVolumeClaim>(client, ns)
+                .list_metadata(&lp)
+                .await
+                .map_err(|e| port_error("persistentvolumeclaims", e))
+        },
+        async {
+            api_in::<Pod>(client, ns)
+                .list_metadata(&lp)
+                .await
+                .map_err(|e| port_error("pods", e))
+        },
+        async {
+            api_in::<Service>(client, ns)
+                .list_metadata(&lp)
+                .await
+                .map_err(|e| port_error("services", e))
+        },
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

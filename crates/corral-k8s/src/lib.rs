@@ -16,5 +16,5 @@ pub mod render;
 pub mod vms;
 
 pub use adapter::KubeCt;
-pub use cache::{CachedCt, ChangeFeed, ListCache};
+pub use cache::{ChangeFeed, ListCache};
 pub use client::{ClientError, ClusterTarget, connect};

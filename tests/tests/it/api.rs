@@ -238,11 +238,14 @@ fn api_lists_follow_the_cluster_and_the_callers_rights() {
     });
     let r = c.corral(&["ct", "create", "w1", "-n", n, "--image", "alpine", "--wait"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
+    let shows = |status: &str| {
+        let want = vec![("w1".to_string(), status.to_string())];
         eventually(10, || {
-            names(&curl("GET", &url, Some(&reader), None).1)
-                == vec![("w1".to_string(), "Running".to_string())]
-        }),
+            names(&curl("GET", &url, Some(&reader), None).1) == want
+        })
+    };
+    assert!(
+        shows("Running"),
         "w1 never showed Running in the API's list"
     );
     let _ = feed.kill();
@@ -251,10 +254,7 @@ fn api_lists_follow_the_cluster_and_the_callers_rights() {
     let r = c.corral(&["ct", "stop", "w1", "-n", n, "--wait"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        eventually(10, || {
-            names(&curl("GET", &url, Some(&reader), None).1)
-                == vec![("w1".to_string(), "Stopped".to_string())]
-        }),
+        shows("Stopped"),
         "w1 never showed Stopped in the API's list"
     );
 

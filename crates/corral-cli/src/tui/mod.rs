@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use corral_core::service::CtService;
 use corral_core::{CtName, CtRef, Namespace};
-use corral_k8s::CachedCt;
+use corral_k8s::KubeCt;
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -62,19 +62,19 @@ async fn vm_rows(client: &kube::Client, ns: Option<&str>) -> Vec<Row> {
 /// Lists come from the watch-fed cache (corral_k8s::cache), so a change
 /// costs a read of memory, not a list of every CT.
 fn refresher(
-    cached: CachedCt,
+    kube: KubeCt,
     ns: Option<String>,
     tx: mpsc::Sender<Result<Vec<Row>, String>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let service = CtService::new(Arc::new(cached.clone()));
+        let service = CtService::new(Arc::new(kube.clone()));
         let nsv = ns.as_ref().and_then(|n| Namespace::new(n.clone()).ok());
         let mut feed = None;
         loop {
             let msg = match service.list(nsv.clone()).await {
                 Ok(v) => {
                     let mut rows = ct_rows(v);
-                    rows.extend(vm_rows(cached.kube().client(), ns.as_deref()).await);
+                    rows.extend(vm_rows(kube.client(), ns.as_deref()).await);
                     Ok(rows)
                 }
                 Err(e) => Err(crate::error::chain(&e)),
@@ -84,7 +84,7 @@ fn refresher(
                 return;
             }
             if feed.is_none() && !failed {
-                feed = cached.follow(nsv.as_ref()).await.ok();
+                feed = kube.follow(nsv.as_ref()).await.ok();
             }
             let waited = match (&mut feed, failed) {
                 (Some(f), false) => f.next(Duration::from_secs(60)).await.is_ok(),
@@ -105,16 +105,15 @@ fn id(ns: &str, name: &str) -> Option<CtRef> {
 }
 
 /// Runs the TUI until the user quits.
-pub async fn run(cached: CachedCt, namespace: Option<String>) -> Result<u8, CommandError> {
-    let service = CtService::new(Arc::new(cached.clone()));
-    let kube = cached.kube().clone();
+pub async fn run(kube: KubeCt, namespace: Option<String>) -> Result<u8, CommandError> {
+    let service = CtService::new(Arc::new(kube.clone()));
     let io_err = |e: std::io::Error| CommandError {
         kind: ErrKind::Internal,
         message: format!("drawing the terminal: {e}"),
     };
     let mut app = App::new(namespace.clone());
     let (tx, mut rx) = mpsc::channel(4);
-    let mut task = refresher(cached.clone(), namespace, tx.clone());
+    let mut task = refresher(kube.clone(), namespace, tx.clone());
     let mut terminal = ratatui::init();
     let mut events = EventStream::new();
     let result = loop {
@@ -145,7 +144,7 @@ pub async fn run(cached: CachedCt, namespace: Option<String>) -> Result<u8, Comm
             Command::Quit => break Ok(0),
             Command::SetNamespace(ns) => {
                 task.abort();
-                task = refresher(cached.clone(), ns, tx.clone());
+                task = refresher(kube.clone(), ns, tx.clone());
             }
             Command::Start(ns, name)
             | Command::Stop(ns, name)
