@@ -213,6 +213,8 @@ impl ListCache {
         let first = map.is_empty();
         let e = Arc::new(start(client, key.namespace.as_ref()));
         map.insert(key.clone(), e.clone());
+        // The new entry is the most recently used: never the one evicted.
+        Self::evict(&mut map);
         drop(map);
         if first {
             self.spawn_reaper();
@@ -513,6 +515,63 @@ pub(crate) async fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An entry last used `ago`, with no watches behind it.
+    fn entry_used(ago: Duration) -> Arc<Entry> {
+        let (pvcs, _) = reflector::store();
+        let (pods, _) = reflector::store();
+        let (svcs, _) = reflector::store();
+        let (_, sync) = watch::channel(SyncState::Ready);
+        Arc::new(Entry {
+            pvcs,
+            pods,
+            svcs,
+            sync,
+            changes: watch::channel(0).0,
+            last_used: Mutex::new(Instant::now() - ago),
+            task: tokio::spawn(std::future::pending::<()>()).abort_handle(),
+            joined: Mutex::new(None),
+        })
+    }
+
+    fn key(i: usize) -> Key {
+        Key {
+            caller: [u8::try_from(i % 256).unwrap_or(0); 32],
+            namespace: Namespace::new(format!("ns-{i}")).ok(),
+        }
+    }
+
+    #[tokio::test]
+    async fn eviction_drops_idle_and_least_recent_entries_but_never_followed_ones() {
+        let mut map = HashMap::new();
+        // Idle past IDLE: dropped, unless someone follows it.
+        let idle = entry_used(IDLE + Duration::from_secs(1));
+        let followed = entry_used(IDLE + Duration::from_secs(1));
+        let _follower = followed.changes.subscribe();
+        map.insert(key(0), idle.clone());
+        map.insert(key(1), followed);
+        // MAX_ENTRIES more, used 1..=MAX_ENTRIES seconds ago.
+        for i in 0..MAX_ENTRIES {
+            map.insert(key(i + 2), entry_used(Duration::from_secs(1 + i as u64)));
+        }
+        ListCache::evict(&mut map);
+        assert_eq!(map.len(), MAX_ENTRIES);
+        assert!(!map.contains_key(&key(0)), "an idle entry was kept");
+        assert!(map.contains_key(&key(1)), "a followed entry was dropped");
+        // The least recently used of the rest went to make room.
+        assert!(!map.contains_key(&key(MAX_ENTRIES + 1)));
+        assert!(map.contains_key(&key(2)));
+        // Dropping an entry stops its watch task.
+        let task = idle.task.clone();
+        drop(idle);
+        for _ in 0..100 {
+            if task.is_finished() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(task.is_finished(), "the watch task outlived its entry");
+    }
 
     #[test]
     fn slimmed_objects_keep_what_a_list_reads() {
