@@ -34,10 +34,11 @@ tasks:
   ui               build the web UI into web/dist (npm ci from the lock file)
   rootfs           build the Debian and busybox root filesystems the privileged-rootfs tests use
   bench NAME [--quick] [--size N]
-                   list | api-list | create | startstop | console | rootfs | node | scale
+                   list | api-list | create | startstop | console | rootfs | node | scale | ui
                    (node: create/start times of CTs as real pods on the real node)
                    (--quick: small sizes, debug build; what CI runs so benches cannot rot)
-                   (--size N: api-list at that one size; CORRAL_BENCH_KEEP=1 keeps and reuses its CTs)
+                   (ui: the web UI in headless Chromium with 10,000 CTs from the real API)
+                   (--size N: api-list or ui at that one size; CORRAL_BENCH_KEEP=1 keeps and reuses its CTs)
   demo             cluster up (with the real node), then create, list, stop, start and exec
                    into CTs with corral — the spec's devbox with apt on the real node —
                    then serve the web UI and API
@@ -148,8 +149,17 @@ fn test(start: Instant, keep: bool) -> Result {
 
 fn bench(start: Instant, name: &str, args: &[&str]) -> Result {
     let quick = args.contains(&"--quick");
-    util::ensure_debian(start, &[("/usr/bin/time", "time")])?;
+    util::ensure_debian(
+        start,
+        &[("/usr/bin/time", "time"), ("chromium", "chromium")],
+    )?;
     let rootfs = rootfs::build(start)?;
+    // Only the UI bench needs the web UI built.
+    let ui_dir = if name == "ui" {
+        Some(ui::build(start)?)
+    } else {
+        None
+    };
     let p = match name {
         "rootfs" => cluster::Paths::new(),
         "node" => cluster::up(start, true)?,
@@ -190,6 +200,7 @@ fn bench(start: Instant, name: &str, args: &[&str]) -> Result {
         .env("CORRAL_TEST_KUBECTL", p.kubectl())
         .env("CORRAL_TEST_ROOTFS_DIR", &rootfs)
         .env("CORRAL_BENCH_CORRAL", dir.join("corral"))
+        .envs(ui_dir.map(|d| ("CORRAL_TEST_UI_DIR", d)))
         .env("CORRAL_TEST_REAL_NODE", node::NODE_NAME)
         .status()
         .map_err(|e| e.to_string())?;

@@ -115,12 +115,13 @@ impl Entry {
     }
 
     /// The CTs as the stores hold them. The join (record decoding included)
-    /// is redone only after a change; ages are brought up to now.
+    /// is redone only after a change, and while changes keep coming at most
+    /// once per [`JOIN_REUSE`]; ages are brought up to now.
     fn snapshot(&self) -> Vec<Observed> {
         let now = *self.changes.borrow();
         let reuse = self.joined.lock().ok().and_then(|j| {
             j.as_ref()
-                .filter(|j| j.at_change == now)
+                .filter(|j| j.at_change == now || j.made.elapsed() < JOIN_REUSE)
                 .map(|j| (j.cts.clone(), j.made.elapsed().as_secs()))
         });
         let (cts, later) = match reuse {
@@ -383,6 +384,13 @@ fn start(client: &kube::Client, ns: Option<&Namespace>) -> Entry {
 /// events is one tick.
 pub const TICK: Duration = Duration::from_millis(250);
 
+/// How long a join is reused although changes came in since. At 10,000
+/// CTs a join costs tens of milliseconds; while a thousand claims are being
+/// bound every request would redo it. Shorter than [`TICK`], so a list made
+/// on a tick is joined after the change that caused it.
+pub const JOIN_REUSE: Duration = Duration::from_millis(200);
+const _: () = assert!(JOIN_REUSE.as_millis() < TICK.as_millis());
+
 enum Feed {
     Cache(watch::Receiver<u64>),
     Watch,
@@ -539,6 +547,36 @@ mod tests {
             caller: [u8::try_from(i % 256).unwrap_or(0); 32],
             namespace: Namespace::new(format!("ns-{i}")).ok(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_join_is_reused_until_a_change_and_briefly_after() {
+        let e = entry_used(Duration::ZERO);
+        let made = |e: &Entry| {
+            e.joined
+                .lock()
+                .ok()
+                .and_then(|j| j.as_ref().map(|j| j.made))
+        };
+        e.snapshot();
+        let first = made(&e);
+        assert!(first.is_some());
+        e.snapshot();
+        assert_eq!(made(&e), first, "no change: the join is reused");
+        e.changes.send_modify(|n| *n += 1);
+        e.snapshot();
+        assert_eq!(made(&e), first, "a change within JOIN_REUSE: still reused");
+        tokio::time::sleep(JOIN_REUSE + Duration::from_millis(20)).await;
+        e.snapshot();
+        assert_ne!(
+            made(&e),
+            first,
+            "a change older than JOIN_REUSE: joined again"
+        );
+        let second = made(&e);
+        tokio::time::sleep(JOIN_REUSE + Duration::from_millis(20)).await;
+        e.snapshot();
+        assert_eq!(made(&e), second, "no change since: reused however old");
     }
 
     #[tokio::test]

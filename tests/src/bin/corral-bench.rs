@@ -123,6 +123,29 @@ async fn populate(client: &kube::Client, ns: &str, n: usize) {
     );
 }
 
+/// A namespace with `n` CTs, and whether to keep it afterwards.
+/// CORRAL_BENCH_KEEP=1 keeps it and reuses it next time (populating 10,000
+/// CTs takes about 20 minutes here); `api-list` and `ui` share it.
+async fn populated(client: &kube::Client, n: usize) -> (String, bool) {
+    let keep = std::env::var_os("CORRAL_BENCH_KEEP").is_some();
+    let ns = if keep {
+        format!("bench-api-{n}")
+    } else {
+        format!("bench-api-{n}-{}", std::process::id())
+    };
+    let have = kube::Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
+        .list_metadata(&kube::api::ListParams::default())
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(0);
+    if keep && have == n {
+        eprintln!("  reusing {ns} with {n} CTs");
+    } else {
+        populate(client, &ns, n).await;
+    }
+    (ns, keep)
+}
+
 /// The same objects corral makes, created directly (the baseline).
 async fn raw_create(client: &kube::Client, s: &CtSpec, complete: bool) {
     let ns = s.id.namespace.as_str();
@@ -428,14 +451,18 @@ async fn bench_console(mib: usize, rounds: usize) {
     drop_ns(ns);
 }
 
-/// Keystroke round trips through `corral serve`'s websocket console.
-async fn ws_rtt(corral: &PathBuf, kc: &PathBuf, ns: &str, rounds: usize) -> Vec<f64> {
+/// Starts `corral serve` on a free loopback port; returns it and its address.
+fn serve(
+    corral: &PathBuf,
+    kc: &PathBuf,
+    extra: &[&std::ffi::OsStr],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
-    use tokio_tungstenite::tungstenite::Message;
     let mut server = Command::new(corral)
         .arg("--kubeconfig")
         .arg(kc)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -451,9 +478,21 @@ async fn ws_rtt(corral: &PathBuf, kc: &PathBuf, ns: &str, rounds: usize) -> Vec<
         .next()
         .unwrap()
         .to_string();
-    let token = kubectl(&["create", "token", "corral-admin-sa", "-n", "kube-system"])
+    (server, addr)
+}
+
+/// A token of the local cluster's admin ServiceAccount.
+fn admin_token() -> String {
+    kubectl(&["create", "token", "corral-admin-sa", "-n", "kube-system"])
         .trim()
-        .to_string();
+        .to_string()
+}
+
+/// Keystroke round trips through `corral serve`'s websocket console.
+async fn ws_rtt(corral: &PathBuf, kc: &PathBuf, ns: &str, rounds: usize) -> Vec<f64> {
+    use tokio_tungstenite::tungstenite::Message;
+    let (mut server, addr) = serve(corral, kc, &[]);
+    let token = admin_token();
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
         format!("ws://{addr}/api/tty/{ns}/box"),
     )
@@ -522,49 +561,14 @@ where
 }
 
 async fn bench_api_list(n: usize, total: usize) {
-    use std::io::BufRead;
     let client = counting_client(Arc::new(AtomicU64::new(0))).await;
-    // CORRAL_BENCH_KEEP=1 keeps the populated namespace and reuses it next
-    // time (populating 10,000 CTs takes about 20 minutes here).
-    let keep = std::env::var_os("CORRAL_BENCH_KEEP").is_some();
-    let ns = if keep {
-        format!("bench-api-{n}")
-    } else {
-        format!("bench-api-{n}-{}", std::process::id())
-    };
-    let have = kube::Api::<PersistentVolumeClaim>::namespaced(client.clone(), &ns)
-        .list_metadata(&kube::api::ListParams::default())
-        .await
-        .map(|l| l.items.len())
-        .unwrap_or(0);
-    if keep && have == n {
-        eprintln!("  reusing {ns} with {n} CTs");
-    } else {
-        populate(&client, &ns, n).await;
-    }
-    let corral = env("CORRAL_BENCH_CORRAL");
-    let mut server = Command::new(&corral)
-        .arg("--kubeconfig")
-        .arg(env("CORRAL_TEST_KUBECONFIG"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    let token = kubectl(&["create", "token", "corral-admin-sa", "-n", "kube-system"])
-        .trim()
-        .to_string();
+    let (ns, keep) = populated(&client, n).await;
+    let (mut server, addr) = serve(
+        &env("CORRAL_BENCH_CORRAL"),
+        &env("CORRAL_TEST_KUBECONFIG"),
+        &[],
+    );
+    let token = admin_token();
     let path = format!("/api/v1/namespaces/{ns}/cts");
     let (_, warm) = http_get(&addr, &path, &token).await;
     eprintln!("  first API list: {warm:.0} ms");
@@ -639,6 +643,83 @@ async fn bench_api_list(n: usize, total: usize) {
         0,
         "the API failed requests under load"
     );
+}
+
+/// The web UI in headless Chromium against `corral serve` with `n` CTs in
+/// one namespace (web/tests/scale.mjs).
+async fn bench_ui(n: usize) {
+    let client = counting_client(Arc::new(AtomicU64::new(0))).await;
+    let (ns, keep) = populated(&client, n).await;
+    // Stop and Start are timed from Running: wait for every CT to get there
+    // (volumes bind one after another; at 10,000 that takes a while).
+    let t = Instant::now();
+    let ready = Command::new(env("CORRAL_TEST_KUBECTL"))
+        .arg("--kubeconfig")
+        .arg(env("CORRAL_TEST_KUBECONFIG"))
+        .args(["wait", "--for=condition=Ready", "pods", "--all", "-n", &ns])
+        .arg("--timeout=3600s")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ready.success(), "the CTs of {ns} never became Ready");
+    eprintln!(
+        "  all {n} CTs Running after {:.0}s",
+        t.elapsed().as_secs_f64()
+    );
+    let ui = env("CORRAL_TEST_UI_DIR");
+    let (mut server, addr) = serve(
+        &env("CORRAL_BENCH_CORRAL"),
+        &env("CORRAL_TEST_KUBECONFIG"),
+        &["--ui-dir".as_ref(), ui.as_os_str()],
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("node")
+        .arg(root.join("web/tests/scale.mjs"))
+        .env("BASE", format!("http://{addr}/"))
+        .env("TOKEN", admin_token())
+        .env("NS", &ns)
+        .env("N", n.to_string())
+        .env("CHROMIUM", "/usr/bin/chromium")
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    if !keep {
+        drop_ns(&ns);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the UI bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ui-bench "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .expect("a ui-bench line");
+    let mut loads: Vec<f64> = r["load_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    println!(
+        "\n## ui: the web UI (headless Chromium) with {n} CTs in one namespace, through `corral serve`\n"
+    );
+    println!("| step | ms |");
+    println!("|---|---|");
+    println!(
+        "| sign in → all {n} CTs in the tree (median of 3 page loads) | {:.0} |",
+        median(&mut loads)
+    );
+    println!(
+        "| scroll a node's list to its end → last row drawn | {} |",
+        r["scroll_ms"]
+    );
+    println!("| click Stop → tree shows Stopped | {} |", r["stop_ms"]);
+    println!("| click Start → tree shows Running | {} |", r["start_ms"]);
+    println!("\nguest rows in the DOM: {}", r["dom_rows"]);
 }
 
 fn bench_rootfs() {
@@ -956,6 +1037,7 @@ async fn main() {
         "rootfs" => bench_rootfs(),
         "node" => bench_node(if quick { 1 } else { 5 }),
         "scale" => bench_scale(if quick { 50 } else { 10_000 }).await,
+        "ui" => bench_ui(size.unwrap_or(if quick { 50 } else { 10_000 })).await,
         "api-list" => {
             if let Some(n) = size {
                 bench_api_list(n, if n >= 10_000 { 64 } else { 400 }).await
@@ -968,7 +1050,7 @@ async fn main() {
         }
         _ => {
             eprintln!(
-                "usage: corral-bench list|api-list|create|startstop|console|rootfs|node|scale [--quick]"
+                "usage: corral-bench list|api-list|create|startstop|console|rootfs|node|scale|ui [--quick] [--size N]"
             );
             std::process::exit(2);
         }
