@@ -318,16 +318,19 @@ fn start(client: &kube::Client, ns: Option<&Namespace>) -> Entry {
     let (svcs, svc_w) = reflector::store();
     let streams = futures::stream::select_all([
         watcher(api_in::<PersistentVolumeClaim>(client, ns), cfg.clone())
+            .default_backoff()
             .modify(slim_pvc)
             .reflect(pvc_w)
             .map(|r| r.map(|_| ()))
             .boxed(),
         watcher(api_in::<Pod>(client, ns), cfg.clone())
+            .default_backoff()
             .modify(slim_pod)
             .reflect(pod_w)
             .map(|r| r.map(|_| ()))
             .boxed(),
         watcher(api_in::<Service>(client, ns), cfg)
+            .default_backoff()
             .modify(slim_service)
             .reflect(svc_w)
             .map(|r| r.map(|_| ()))
@@ -347,7 +350,8 @@ fn start(client: &kube::Client, ns: Option<&Namespace>) -> Entry {
         };
         tokio::pin!(all_ready);
         // Errors before the first full lists end the entry; after that the
-        // watcher relists on its own, backing off between attempts.
+        // watcher resumes or relists on its own, backing off between
+        // attempts (kube-runtime's default backoff).
         let mut streams = streams;
         let mut ready = false;
         loop {
@@ -362,7 +366,7 @@ fn start(client: &kube::Client, ns: Option<&Namespace>) -> Entry {
                         let _ = sync_tx.send(SyncState::Failed(e.to_string()));
                         return;
                     }
-                    Some(Err(_)) => tokio::time::sleep(Duration::from_secs(1)).await,
+                    Some(Err(_)) => {}
                     None => return,
                 },
             }
