@@ -66,6 +66,8 @@ try {
   }), 10000);
   result.scroll_ms = Date.now() - ts;
   await page.evaluate(() => { for (const v of document.querySelectorAll('#tree .vlist')) v.scrollTop = 0; });
+  await until('the lists drawn from the top again', () => page.evaluate(() => [...document.querySelectorAll('#tree .vlist-rows')]
+    .every((ul) => parseInt(ul.style.top || '0', 10) === 0)), 10000);
   const first = await page.locator('#tree .guest').first().getAttribute('data-name');
   await guest(first).click();
   await page.waitForSelector('#btn-stop');
