@@ -190,7 +190,7 @@ pub async fn list_all(
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/cts", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)")),
     responses((status = 200, body = CtList), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// Lists CTs in one namespace.
 pub async fn list_ns(
@@ -211,7 +211,7 @@ pub async fn list_ns(
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/cts", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)")),
     request_body = wire::CreateCt,
     responses((status = 201, body = Ct), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 409, body = wire::Problem), (status = 422, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// Creates a CT (same fields, defaults and rules as `corral ct create`).
@@ -231,7 +231,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/namespaces/{ns}/cts/{name}", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63), ("name" = String, Path, description = "CT name (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)"), ("name" = String, Path, description = "CT name (a DNS label)")),
     responses((status = 200, body = CtWithEvents), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// One CT with its recent events.
 pub async fn show(
@@ -245,7 +245,7 @@ pub async fn show(
 }
 
 #[utoipa::path(delete, path = "/api/v1/namespaces/{ns}/cts/{name}", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63), ("name" = String, Path, description = "CT name (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)"), ("name" = String, Path, description = "CT name (a DNS label)")),
     responses((status = 202, body = Ct, description = "Deletion started; the CT's volume and data are deleted"), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// Deletes a CT and its volume.
 pub async fn delete(
@@ -265,7 +265,7 @@ async fn accepted(c: &Caller, id: &CtRef) -> Result<(StatusCode, Json<Ct>), ApiE
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/cts/{name}/start", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63), ("name" = String, Path, description = "CT name (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)"), ("name" = String, Path, description = "CT name (a DNS label)")),
     responses((status = 202, body = Ct), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 409, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// Starts a stopped CT.
 pub async fn start(
@@ -280,7 +280,7 @@ pub async fn start(
 }
 
 #[utoipa::path(post, path = "/api/v1/namespaces/{ns}/cts/{name}/stop", tag = "cts",
-    params(("ns" = String, Path, description = "Namespace (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63), ("name" = String, Path, description = "CT name (a DNS label)", pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)),
+    params(("ns" = String, Path, description = "Namespace (a DNS label)"), ("name" = String, Path, description = "CT name (a DNS label)")),
     responses((status = 202, body = Ct), (status = 400, body = wire::Problem), (status = 401, body = wire::Problem), (status = 403, body = wire::Problem), (status = 404, body = wire::Problem), (status = 409, body = wire::Problem), (status = 503, body = wire::Problem)))]
 /// Stops a CT; its volume, record and Service stay.
 pub async fn stop(
@@ -298,7 +298,6 @@ pub async fn stop(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct TreeQuery {
     /// Only this namespace's guests.
-    #[param(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)]
     pub namespace: Option<String>,
 }
 

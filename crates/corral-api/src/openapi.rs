@@ -32,7 +32,7 @@ use utoipa::OpenApi;
         crate::wire::Ticket,
         crate::wire::Problem
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DnsLabels),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -47,6 +47,50 @@ impl utoipa::Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Namespaces and CT names are DNS labels (`corral_core::name`): this says
+/// so, in one place, for every parameter and body field that carries one.
+struct DnsLabels;
+
+impl utoipa::Modify for DnsLabels {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use corral_core::name::{DNS_LABEL_PATTERN, MAX_LABEL_LEN};
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let label = |s: &mut RefOr<Schema>| {
+            if let RefOr::T(Schema::Object(o)) = s {
+                o.pattern = Some(DNS_LABEL_PATTERN.into());
+                o.max_length = Some(MAX_LABEL_LEN);
+            }
+        };
+        let is_label = |name: &str| matches!(name, "ns" | "name" | "namespace");
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                for p in op.parameters.iter_mut().flatten() {
+                    if is_label(&p.name)
+                        && let Some(schema) = p.schema.as_mut()
+                    {
+                        label(schema);
+                    }
+                }
+            }
+        }
+        if let Some(c) = openapi.components.as_mut() {
+            for body in ["CreateCt", "TicketRequest"] {
+                if let Some(RefOr::T(Schema::Object(o))) = c.schemas.get_mut(body) {
+                    for (name, schema) in o.properties.iter_mut() {
+                        if is_label(name) {
+                            label(schema);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -12,11 +12,7 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct CreateCt {
     /// CT name: lowercase letters, digits and '-', at most 63 characters.
-    #[schema(
-        example = "web1",
-        pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-        max_length = 63
-    )]
+    #[schema(example = "web1")]
     pub name: String,
     /// OCI image reference.
     #[schema(example = "docker.io/library/alpine:latest")]

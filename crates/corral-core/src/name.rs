@@ -4,6 +4,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// [`check_dns_label`]'s rule as a regular expression, for documents that
+/// describe it (the API's OpenAPI); with [`MAX_LABEL_LEN`] the whole rule.
+pub const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// The longest DNS-1123 label Kubernetes accepts.
 pub const MAX_LABEL_LEN: usize = 63;
 
