@@ -97,10 +97,19 @@ impl KubeCt {
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         <K as Resource>::DynamicType: Default,
     {
-        match ns {
-            Some(ns) => Api::namespaced(self.client.clone(), ns.as_str()),
-            None => Api::all(self.client.clone()),
-        }
+        api_in(&self.client, ns)
+    }
+}
+
+/// An API of namespace `ns`, or of all namespaces.
+pub(crate) fn api_in<K>(client: &Client, ns: Option<&Namespace>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    <K as Resource>::DynamicType: Default,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns.as_str()),
+        None => Api::all(client.clone()),
     }
 }
 

@@ -33,14 +33,14 @@ use corral_core::ports::{Observed, PortError};
 use corral_core::record;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodSpec, Service, ServiceSpec};
+use kube::ResourceExt;
 use kube::api::ListParams;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::KubeCt;
-use crate::adapter::{PAGE, join};
+use crate::adapter::{PAGE, api_in, join};
 use crate::error::port_error;
 
 /// How long an entry nobody uses keeps its watches.
@@ -295,17 +295,6 @@ fn slim_service(s: &mut Service) {
         ..Default::default()
     });
     s.status = None;
-}
-
-fn api_in<K>(client: &kube::Client, ns: Option<&Namespace>) -> Api<K>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    <K as Resource>::DynamicType: Default,
-{
-    match ns {
-        Some(ns) => Api::namespaced(client.clone(), ns.as_str()),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// Starts the three reflectors of one entry on a task of their own.
